@@ -1,0 +1,138 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/netip"
+	"sync"
+
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	"k8s.io/client-go/tools/record"
+	cloudprovider "k8s.io/cloud-provider"
+
+	"github.com/baremetal-dev/cloud-provider-baremetal/provider/ipam"
+)
+
+// ProviderName is the name the provider registers under (--cloud-provider=baremetal).
+const ProviderName = "baremetal"
+
+// ProviderIDPrefix starts every Node's spec.providerID: baremetal://<node-name>.
+const ProviderIDPrefix = ProviderName + "://"
+
+// Cloud is the bare-metal cloudprovider.Interface.
+type Cloud struct {
+	// ready is closed once the allocator holds every VIP found in Service statuses; no
+	// LoadBalancer call is served before, so a pending Service never takes a VIP that belongs to a
+	// Service not yet seen.
+	ready chan struct{}
+
+	client     kubernetes.Interface
+	dynamic    dynamic.Interface
+	recorder   record.EventRecorder
+	services   corelisters.ServiceLister
+	namespaces corelisters.NamespaceLister
+
+	mu    sync.Mutex
+	alloc *ipam.Allocator
+	pools map[string]*poolConfig
+	// allocatedFrom records the pool each held VIP came from: the allocated-pool annotation, and
+	// the pool whose status reports it when an edit removes it from the spec.
+	allocatedFrom map[netip.Addr]string
+	// owners remembers the UID of the Service holding VIPs under a key, so a delete event for an
+	// old object never releases the VIPs of a new one with the same name.
+	owners map[string]types.UID
+	// warnedOutside holds VIPs already reported as outside every pool.
+	warnedOutside map[netip.Addr]bool
+	// deprecationReported remembers, per Service UID, the MetalLB annotations already reported.
+	deprecationReported map[types.UID]string
+	statusDirty         map[string]bool
+	statusKick          chan struct{}
+}
+
+var (
+	_ cloudprovider.Interface    = (*Cloud)(nil)
+	_ cloudprovider.LoadBalancer = (*Cloud)(nil)
+	_ cloudprovider.InstancesV2  = (*Cloud)(nil)
+)
+
+// New builds the provider. It needs no configuration file: pools come from IPPool objects.
+func New(config io.Reader) (*Cloud, error) {
+	if config != nil {
+		data, err := io.ReadAll(config)
+		if err != nil {
+			return nil, fmt.Errorf("reading the cloud config: %w", err)
+		}
+		if len(data) > 0 {
+			return nil, fmt.Errorf("the %s provider takes no --cloud-config file (got %d bytes); configure it with IPPool objects", ProviderName, len(data))
+		}
+	}
+	return &Cloud{
+		ready:               make(chan struct{}),
+		alloc:               ipam.NewAllocator(),
+		pools:               map[string]*poolConfig{},
+		allocatedFrom:       map[netip.Addr]string{},
+		owners:              map[string]types.UID{},
+		warnedOutside:       map[netip.Addr]bool{},
+		deprecationReported: map[types.UID]string{},
+		statusDirty:         map[string]bool{},
+		statusKick:          make(chan struct{}, 1),
+	}, nil
+}
+
+// Register adds the provider to the cloud-provider registry under ProviderName.
+func Register() {
+	cloudprovider.RegisterCloudProvider(ProviderName, func(config io.Reader) (cloudprovider.Interface, error) {
+		return New(config)
+	})
+}
+
+// Initialize starts the informers and the pool-status writer, then rebuilds the allocation state
+// from the API server; LoadBalancer calls wait for that. It is called once this replica leads.
+func (c *Cloud) Initialize(builder cloudprovider.ControllerClientBuilder, stop <-chan struct{}) {
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-stop
+		cancel()
+	}()
+	cfg := builder.ConfigOrDie("baremetal-cloud-provider")
+	c.client = kubernetes.NewForConfigOrDie(cfg)
+	c.dynamic = dynamic.NewForConfigOrDie(cfg)
+	go c.run(ctx)
+}
+
+// LoadBalancer returns the VIP allocator.
+func (c *Cloud) LoadBalancer() (cloudprovider.LoadBalancer, bool) { return c, true }
+
+// Instances is not implemented: InstancesV2 is.
+func (c *Cloud) Instances() (cloudprovider.Instances, bool) { return nil, false }
+
+// InstancesV2 initialises Nodes.
+func (c *Cloud) InstancesV2() (cloudprovider.InstancesV2, bool) { return c, true }
+
+// Zones is not implemented: InstancesV2 reports zones.
+func (c *Cloud) Zones() (cloudprovider.Zones, bool) { return nil, false }
+
+// Clusters is not implemented.
+func (c *Cloud) Clusters() (cloudprovider.Clusters, bool) { return nil, false }
+
+// Routes is not implemented: pod routing is the CNI's job on bare metal.
+func (c *Cloud) Routes() (cloudprovider.Routes, bool) { return nil, false }
+
+// ProviderName is "baremetal".
+func (c *Cloud) ProviderName() string { return ProviderName }
+
+// HasClusterID is true: VIPs are not tagged with a cluster ID, there is nothing to tag.
+func (c *Cloud) HasClusterID() bool { return true }
+
+func (c *Cloud) waitReady(ctx context.Context) error {
+	select {
+	case <-c.ready:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for the VIP state to be rebuilt from the API server: %w", ctx.Err())
+	}
+}

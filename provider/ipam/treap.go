@@ -1,0 +1,157 @@
+package ipam
+
+import "net/netip"
+
+// treap is an ordered map from netip.Addr (ordered by netip.Addr.Compare, so IPv4 before IPv6) to
+// V. Every operation takes expected O(log n) time. Priorities come from a deterministic
+// splitmix64 sequence, so behaviour is reproducible.
+type treap[V any] struct {
+	root *tnode[V]
+	n    int
+	seed uint64
+}
+
+type tnode[V any] struct {
+	key         netip.Addr
+	val         V
+	prio        uint64
+	left, right *tnode[V]
+}
+
+func (t *treap[V]) len() int { return t.n }
+
+func (t *treap[V]) nextPrio() uint64 {
+	t.seed += 0x9e3779b97f4a7c15
+	z := t.seed
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}
+
+// get returns the node with key k, or nil.
+func (t *treap[V]) get(k netip.Addr) *tnode[V] {
+	n := t.root
+	for n != nil {
+		switch c := k.Compare(n.key); {
+		case c < 0:
+			n = n.left
+		case c > 0:
+			n = n.right
+		default:
+			return n
+		}
+	}
+	return nil
+}
+
+// floor returns the node with the greatest key <= k, or nil.
+func (t *treap[V]) floor(k netip.Addr) *tnode[V] {
+	var best *tnode[V]
+	n := t.root
+	for n != nil {
+		switch c := k.Compare(n.key); {
+		case c < 0:
+			n = n.left
+		case c > 0:
+			best = n
+			n = n.right
+		default:
+			return n
+		}
+	}
+	return best
+}
+
+// insert adds k with value v; k must not be present.
+func (t *treap[V]) insert(k netip.Addr, v V) {
+	t.root = tinsert(t.root, &tnode[V]{key: k, val: v, prio: t.nextPrio()})
+	t.n++
+}
+
+func tinsert[V any](n, nn *tnode[V]) *tnode[V] {
+	if n == nil {
+		return nn
+	}
+	if nn.prio > n.prio {
+		nn.left, nn.right = tsplit(n, nn.key)
+		return nn
+	}
+	if nn.key.Less(n.key) {
+		n.left = tinsert(n.left, nn)
+	} else {
+		n.right = tinsert(n.right, nn)
+	}
+	return n
+}
+
+// tsplit splits n into the keys < k and the keys >= k.
+func tsplit[V any](n *tnode[V], k netip.Addr) (l, r *tnode[V]) {
+	if n == nil {
+		return nil, nil
+	}
+	if n.key.Less(k) {
+		n.right, r = tsplit(n.right, k)
+		return n, r
+	}
+	l, n.left = tsplit(n.left, k)
+	return l, n
+}
+
+// tmerge joins l and r, all of whose keys are below all of r's.
+func tmerge[V any](l, r *tnode[V]) *tnode[V] {
+	switch {
+	case l == nil:
+		return r
+	case r == nil:
+		return l
+	case l.prio > r.prio:
+		l.right = tmerge(l.right, r)
+		return l
+	default:
+		r.left = tmerge(l, r.left)
+		return r
+	}
+}
+
+// delete removes k and reports whether it was present.
+func (t *treap[V]) delete(k netip.Addr) bool {
+	var found bool
+	t.root = tdelete(t.root, k, &found)
+	if found {
+		t.n--
+	}
+	return found
+}
+
+func tdelete[V any](n *tnode[V], k netip.Addr, found *bool) *tnode[V] {
+	if n == nil {
+		return nil
+	}
+	switch c := k.Compare(n.key); {
+	case c < 0:
+		n.left = tdelete(n.left, k, found)
+	case c > 0:
+		n.right = tdelete(n.right, k, found)
+	default:
+		*found = true
+		return tmerge(n.left, n.right)
+	}
+	return n
+}
+
+// ascend calls fn for every node with key >= from, in key order, until fn returns false.
+func (t *treap[V]) ascend(from netip.Addr, fn func(*tnode[V]) bool) {
+	tascend(t.root, from, fn)
+}
+
+func tascend[V any](n *tnode[V], from netip.Addr, fn func(*tnode[V]) bool) bool {
+	for n != nil {
+		if !n.key.Less(from) {
+			if !tascend(n.left, from, fn) || !fn(n) {
+				return false
+			}
+		}
+		n = n.right
+	}
+	return true
+}

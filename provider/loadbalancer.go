@@ -1,0 +1,347 @@
+package provider
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	v1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	cloudprovider "k8s.io/cloud-provider"
+	"k8s.io/klog/v2"
+
+	"github.com/baremetal-dev/cloud-provider-baremetal/provider/ipam"
+)
+
+// vip is one allocated address and the pool it came from.
+type vip struct {
+	addr netip.Addr
+	pool string
+}
+
+// GetLoadBalancerName is stable for the Service's lifetime (derived from its UID).
+func (c *Cloud) GetLoadBalancerName(_ context.Context, _ string, svc *v1.Service) string {
+	return cloudprovider.DefaultLoadBalancerName(svc)
+}
+
+// GetLoadBalancer reports the VIPs the Service holds.
+func (c *Cloud) GetLoadBalancer(ctx context.Context, _ string, svc *v1.Service) (*v1.LoadBalancerStatus, bool, error) {
+	if err := c.waitReady(ctx); err != nil {
+		return nil, false, err
+	}
+	c.mu.Lock()
+	held := c.alloc.Held(serviceKey(svc))
+	c.mu.Unlock()
+	if len(held) == 0 {
+		return nil, false, nil
+	}
+	vips := make([]vip, len(held))
+	for i, addr := range held {
+		vips[i] = vip{addr: addr}
+	}
+	return loadBalancerStatus(svc, vips), true, nil
+}
+
+// EnsureLoadBalancer allocates the Service's VIPs (or confirms the ones it holds) and returns them.
+func (c *Cloud) EnsureLoadBalancer(ctx context.Context, _ string, svc *v1.Service, _ []*v1.Node) (*v1.LoadBalancerStatus, error) {
+	if err := c.waitReady(ctx); err != nil {
+		return nil, err
+	}
+	logger := klog.FromContext(ctx).WithValues("service", klog.KObj(svc))
+	req, err := parseRequest(svc)
+	if err != nil {
+		return nil, err
+	}
+	c.reportDeprecated(svc, req)
+	ns, _ := c.namespaces.Get(svc.Namespace)
+
+	c.mu.Lock()
+	vips, err := c.allocate(svc, ns, req)
+	c.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	logger.V(2).Info("Ensured VIPs", "vips", vips)
+	if err := c.annotateAllocatedPool(ctx, svc, vips); err != nil {
+		return nil, err
+	}
+	return loadBalancerStatus(svc, vips), nil
+}
+
+// UpdateLoadBalancer has nothing to do: node membership is the announcer's business.
+func (c *Cloud) UpdateLoadBalancer(ctx context.Context, _ string, _ *v1.Service, _ []*v1.Node) error {
+	return c.waitReady(ctx)
+}
+
+// EnsureLoadBalancerDeleted releases every VIP the Service holds.
+func (c *Cloud) EnsureLoadBalancerDeleted(ctx context.Context, _ string, svc *v1.Service) error {
+	if err := c.waitReady(ctx); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	released := c.releaseLocked(serviceKey(svc))
+	c.mu.Unlock()
+	if len(released) > 0 {
+		klog.FromContext(ctx).Info("Released VIPs", "service", klog.KObj(svc), "vips", released)
+	}
+	if _, ok := svc.Annotations[AnnotationAllocatedPool]; ok && svc.DeletionTimestamp == nil {
+		return c.patchAllocatedPool(ctx, svc, nil)
+	}
+	return nil
+}
+
+// allocate gives the Service one VIP per wanted family, keeping what it already holds whenever
+// that still satisfies its spec. All or nothing: on error the Service holds what it held before.
+// c.mu must be held.
+func (c *Cloud) allocate(svc *v1.Service, ns *v1.Namespace, req request) ([]vip, error) {
+	key := req.claim.Service
+	if uid, ok := c.owners[key]; ok && uid != svc.UID {
+		// A new object with the name of one whose VIPs were never released: start afresh.
+		c.releaseLocked(key)
+	}
+	held := c.alloc.Held(key)
+	heldBefore := map[netip.Addr]bool{}
+	for _, addr := range held {
+		heldBefore[addr] = true
+	}
+	// A VIP in the Service's status that the allocator lost (a restore conflict resolved since)
+	// is taken back when free, so the VIP does not change.
+	for _, ing := range svc.Status.LoadBalancer.Ingress {
+		if addr, err := netip.ParseAddr(ing.IP); err == nil && !heldBefore[addr] && len(c.alloc.Holders(addr)) == 0 {
+			held = append(held, addr)
+		}
+	}
+
+	var (
+		vips  []vip
+		added []netip.Addr
+		errs  []error
+	)
+	rollback := func() {
+		for _, addr := range added {
+			c.alloc.Release(addr, key)
+			c.forgetIfFree(addr)
+		}
+	}
+	for _, family := range req.families {
+		var current []netip.Addr
+		for _, addr := range held {
+			if ipam.FamilyOf(addr) == family {
+				current = append(current, addr)
+			}
+		}
+		v, err := c.allocateFamily(svc, ns, req, family, current)
+		if err != nil {
+			if req.requireAll {
+				rollback()
+				return nil, err
+			}
+			errs = append(errs, err)
+			continue
+		}
+		if !heldBefore[v.addr] {
+			added = append(added, v.addr)
+		}
+		vips = append(vips, v)
+	}
+	if len(vips) == 0 {
+		rollback()
+		return nil, errors.Join(errs...)
+	}
+
+	kept := map[netip.Addr]bool{}
+	for _, v := range vips {
+		kept[v.addr] = true
+		c.allocatedFrom[v.addr] = v.pool
+		c.markDirty(v.addr)
+	}
+	for _, addr := range held {
+		if !kept[addr] && heldBefore[addr] {
+			c.alloc.Release(addr, key)
+			c.markDirty(addr)
+			c.forgetIfFree(addr)
+		}
+	}
+	c.owners[key] = svc.UID
+	return vips, nil
+}
+
+// allocateFamily picks the Service's VIP of one family: the requested address, else a held one
+// that still fits, else a new one from the first pool (by priority, then name) that has one.
+func (c *Cloud) allocateFamily(svc *v1.Service, ns *v1.Namespace, req request, family ipam.Family, current []netip.Addr) (vip, error) {
+	if want, ok := req.requested[family]; ok {
+		pool := c.allocatedFrom[want]
+		if !slices.Contains(current, want) {
+			var err error
+			if pool, err = c.poolForRequested(svc, ns, req, want); err != nil {
+				return vip{}, err
+			}
+		}
+		if err := c.alloc.Assign(want, req.claim); err != nil {
+			return vip{}, err
+		}
+		return vip{addr: want, pool: c.poolFor(want, pool)}, nil
+	}
+
+	for _, addr := range current {
+		from := c.allocatedFrom[addr]
+		if req.pool != "" && from != req.pool {
+			// The Service names a different pool than its VIP came from: its own annotation
+			// asks for a move. (A VIP its named pool no longer contains is kept.)
+			continue
+		}
+		if err := c.alloc.Assign(addr, req.claim); err != nil {
+			// Its ports or sharing key changed and no longer fit the VIP's other holders.
+			continue
+		}
+		return vip{addr: addr, pool: c.poolFor(addr, from)}, nil
+	}
+
+	candidates, err := c.candidatePools(svc, ns, req, family)
+	if err != nil {
+		return vip{}, err
+	}
+	var failures []error
+	for _, p := range candidates {
+		addr, err := c.alloc.Allocate(p.name, family, req.claim)
+		if err == nil {
+			return vip{addr: addr, pool: p.name}, nil
+		}
+		var none *ipam.NoAddressesError
+		if errors.As(err, &none) && req.pool == "" {
+			continue
+		}
+		failures = append(failures, err)
+	}
+	switch len(failures) {
+	case 0:
+		return vip{}, &NoPoolError{Service: req.claim.Service, Family: family, Reasons: []string{"no pool that selects it has " + family.String() + " addresses"}}
+	case 1:
+		return vip{}, failures[0]
+	default:
+		return vip{}, fmt.Errorf("no %s address is free for Service %s: %w", family, req.claim.Service, errors.Join(failures...))
+	}
+}
+
+// candidatePools are the pools a Service may get a new address of this family from, in order.
+func (c *Cloud) candidatePools(svc *v1.Service, ns *v1.Namespace, req request, family ipam.Family) ([]*poolConfig, error) {
+	if req.pool != "" {
+		p, ok := c.pools[req.pool]
+		if !ok {
+			return nil, &ipam.PoolNotFoundError{Pool: req.pool}
+		}
+		if ok, why := p.selects(svc, ns); !ok {
+			return nil, &NoPoolError{Service: req.claim.Service, Family: family, Reasons: []string{why}}
+		}
+		return []*poolConfig{p}, nil
+	}
+	var out []*poolConfig
+	var reasons []string
+	for _, p := range c.sortedPools() {
+		if !p.autoAssign {
+			reasons = append(reasons, fmt.Sprintf("pool %q has autoAssign: false", p.name))
+			continue
+		}
+		if ok, why := p.selects(svc, ns); !ok {
+			reasons = append(reasons, why)
+			continue
+		}
+		out = append(out, p)
+	}
+	if len(out) == 0 {
+		if len(c.pools) == 0 {
+			reasons = []string{"no IPPool exists; create one"}
+		}
+		return nil, &NoPoolError{Service: req.claim.Service, Family: family, Reasons: reasons}
+	}
+	return out, nil
+}
+
+// poolForRequested finds the pool a requested address comes from; the pool must select the
+// Service (autoAssign does not matter: asking for an address is asking explicitly).
+func (c *Cloud) poolForRequested(svc *v1.Service, ns *v1.Namespace, req request, addr netip.Addr) (string, error) {
+	var refusals []string
+	for _, p := range c.sortedPools() {
+		if p.addresses == nil || !p.addresses.Contains(addr) {
+			continue
+		}
+		if req.pool != "" && p.name != req.pool {
+			refusals = append(refusals, fmt.Sprintf("it is in pool %q but the Service asks for pool %q", p.name, req.pool))
+			continue
+		}
+		if ok, why := p.selects(svc, ns); !ok {
+			refusals = append(refusals, why)
+			continue
+		}
+		return p.name, nil
+	}
+	return "", &NotInPoolError{Addr: addr, Reasons: refusals}
+}
+
+// reportDeprecated emits one event per Service and set of MetalLB annotations it uses.
+func (c *Cloud) reportDeprecated(svc *v1.Service, req request) {
+	if len(req.deprecated) == 0 {
+		return
+	}
+	var parts []string
+	for _, d := range req.deprecated {
+		parts = append(parts, fmt.Sprintf("%s is deprecated, use %s", d.used, d.replacement))
+	}
+	signature := strings.Join(parts, "; ")
+	c.mu.Lock()
+	seen := c.deprecationReported[svc.UID] == signature
+	c.deprecationReported[svc.UID] = signature
+	c.mu.Unlock()
+	if !seen {
+		c.recorder.Eventf(svc, v1.EventTypeWarning, "DeprecatedAnnotation", "MetalLB annotations are accepted for migration: %s", signature)
+	}
+}
+
+func (c *Cloud) annotateAllocatedPool(ctx context.Context, svc *v1.Service, vips []vip) error {
+	var pools []string
+	for _, v := range vips {
+		pools = append(pools, v.pool)
+	}
+	value := strings.Join(pools, ",")
+	if current, ok := svc.Annotations[AnnotationAllocatedPool]; ok && current == value {
+		return nil
+	}
+	return c.patchAllocatedPool(ctx, svc, &value)
+}
+
+// patchAllocatedPool sets (or with nil removes) the allocated-pool annotation: the only field of
+// a Service the provider writes besides the status the service controller writes for it.
+func (c *Cloud) patchAllocatedPool(ctx context.Context, svc *v1.Service, value *string) error {
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
+		"annotations": map[string]*string{AnnotationAllocatedPool: value},
+	}})
+	if err != nil {
+		return err
+	}
+	_, err = c.client.CoreV1().Services(svc.Namespace).Patch(ctx, svc.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("writing annotation %s on Service %s: %w", AnnotationAllocatedPool, serviceKey(svc), err)
+	}
+	return nil
+}
+
+// loadBalancerStatus lists the VIPs in the order of the Service's ipFamilies.
+func loadBalancerStatus(svc *v1.Service, vips []vip) *v1.LoadBalancerStatus {
+	order := serviceFamilies(svc)
+	sorted := slices.Clone(vips)
+	slices.SortStableFunc(sorted, func(a, b vip) int {
+		return slices.Index(order, ipam.FamilyOf(a.addr)) - slices.Index(order, ipam.FamilyOf(b.addr))
+	})
+	status := &v1.LoadBalancerStatus{}
+	for _, v := range sorted {
+		mode := v1.LoadBalancerIPModeVIP
+		status.Ingress = append(status.Ingress, v1.LoadBalancerIngress{IP: v.addr.String(), IPMode: &mode})
+	}
+	return status
+}

@@ -1,0 +1,237 @@
+package framework
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// Identities the API server knows through its static token file.
+const (
+	AdminUser = "admin"
+	// CCMUser is the cloud-controller-manager's service account name, so the RBAC in manifests/
+	// (bound to that ServiceAccount) is what authorises it, exactly as in a real cluster.
+	CCMUser = "system:serviceaccount:kube-system:baremetal-cloud-controller-manager"
+)
+
+// ControlPlaneOptions tunes StartControlPlane.
+type ControlPlaneOptions struct {
+	// ServiceCIDRs for --service-cluster-ip-range; default dual-stack lab ranges.
+	ServiceCIDRs string
+}
+
+// ControlPlane is a running etcd and kube-apiserver on loopback.
+type ControlPlane struct {
+	Dir       string
+	URL       string
+	etcd      *Process
+	apiserver *Process
+	tokens    map[string]string
+}
+
+// StartControlPlane starts etcd and kube-apiserver with their state and logs under dir and waits
+// until the API server is ready.
+func StartControlPlane(ctx context.Context, dir string, opts ControlPlaneOptions) (*ControlPlane, error) {
+	if opts.ServiceCIDRs == "" {
+		// Cluster IPs are API data only here; they come from the lab ranges all the same.
+		opts.ServiceCIDRs = "198.19.0.0/16,fd00:96::/112"
+	}
+	etcdBin, err := UpstreamBinary("etcd")
+	if err != nil {
+		return nil, err
+	}
+	apiserverBin, err := UpstreamBinary("kube-apiserver")
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	cp := &ControlPlane{Dir: dir, tokens: map[string]string{}}
+	ok := false
+	defer func() {
+		if !ok {
+			cp.Stop()
+		}
+	}()
+
+	clientPort, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	peerPort, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	clientURL := "http://127.0.0.1:" + strconv.Itoa(clientPort)
+	peerURL := "http://127.0.0.1:" + strconv.Itoa(peerPort)
+	cp.etcd, err = StartProcess("etcd", dir, etcdBin,
+		"--name=test",
+		"--data-dir="+filepath.Join(dir, "etcd-data"),
+		"--listen-client-urls="+clientURL,
+		"--advertise-client-urls="+clientURL,
+		"--listen-peer-urls="+peerURL,
+		"--initial-advertise-peer-urls="+peerURL,
+		"--initial-cluster=test="+peerURL,
+		"--unsafe-no-fsync",
+		"--log-level=warn",
+	)
+	if err != nil {
+		return nil, err
+	}
+	if err := waitHTTP(ctx, clientURL+"/health", nil, 30*time.Second, cp.etcd); err != nil {
+		return nil, fmt.Errorf("etcd did not become healthy (log %s): %w", cp.etcd.LogPath, err)
+	}
+
+	if err := cp.writeCredentials(); err != nil {
+		return nil, err
+	}
+	securePort, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	cp.URL = "https://127.0.0.1:" + strconv.Itoa(securePort)
+	cp.apiserver, err = StartProcess("kube-apiserver", dir, apiserverBin,
+		"--etcd-servers="+clientURL,
+		"--bind-address=127.0.0.1",
+		"--advertise-address=127.0.0.1",
+		"--secure-port="+strconv.Itoa(securePort),
+		// A loopback advertise address is refused by the endpoint reconciler.
+		"--endpoint-reconciler-type=none",
+		"--cert-dir="+filepath.Join(dir, "apiserver-certs"),
+		"--token-auth-file="+filepath.Join(dir, "tokens.csv"),
+		"--authorization-mode=RBAC",
+		"--service-cluster-ip-range="+opts.ServiceCIDRs,
+		"--service-account-issuer=https://kubernetes.default.svc",
+		"--service-account-key-file="+filepath.Join(dir, "sa.pub"),
+		"--service-account-signing-key-file="+filepath.Join(dir, "sa.key"),
+		"--enable-priority-and-fairness=false",
+		"--v=1",
+	)
+	if err != nil {
+		return nil, err
+	}
+	if err := waitHTTP(ctx, cp.URL+"/readyz", map[string]string{"Authorization": "Bearer " + cp.tokens[AdminUser]}, 90*time.Second, cp.apiserver); err != nil {
+		return nil, fmt.Errorf("kube-apiserver did not become ready (log %s): %w", cp.apiserver.LogPath, err)
+	}
+	for user := range cp.tokens {
+		if err := cp.writeKubeconfig(user); err != nil {
+			return nil, err
+		}
+	}
+	ok = true
+	return cp, nil
+}
+
+// Stop ends the API server and etcd.
+func (cp *ControlPlane) Stop() {
+	if cp.apiserver != nil {
+		cp.apiserver.Stop(10 * time.Second)
+	}
+	if cp.etcd != nil {
+		cp.etcd.Stop(10 * time.Second)
+	}
+}
+
+// Kubeconfig is the path of a kubeconfig file for one of the token-file users.
+func (cp *ControlPlane) Kubeconfig(user string) string {
+	return filepath.Join(cp.Dir, "kubeconfig-"+sanitize(user))
+}
+
+// Config returns a client configuration for a token-file user, with limits that do not throttle tests.
+func (cp *ControlPlane) Config(user string) *rest.Config {
+	return &rest.Config{
+		Host:            cp.URL,
+		BearerToken:     cp.tokens[user],
+		TLSClientConfig: rest.TLSClientConfig{Insecure: true},
+		QPS:             1000,
+		Burst:           2000,
+	}
+}
+
+// Client returns a clientset for the admin user.
+func (cp *ControlPlane) Client() (*kubernetes.Clientset, error) {
+	return kubernetes.NewForConfig(cp.Config(AdminUser))
+}
+
+func (cp *ControlPlane) writeCredentials() error {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return err
+	}
+	pub, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(cp.Dir, "sa.key"), pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}), 0o600); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(cp.Dir, "sa.pub"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o644); err != nil {
+		return err
+	}
+	groups := map[string]string{
+		AdminUser: "system:masters",
+		CCMUser:   "system:serviceaccounts,system:serviceaccounts:kube-system",
+	}
+	var lines string
+	for user, group := range groups {
+		token := rand.Text()
+		cp.tokens[user] = token
+		lines += fmt.Sprintf("%s,%s,%s,%q\n", token, user, user, group)
+	}
+	return os.WriteFile(filepath.Join(cp.Dir, "tokens.csv"), []byte(lines), 0o600)
+}
+
+func (cp *ControlPlane) writeKubeconfig(user string) error {
+	cfg := clientcmdConfig(cp.URL, user, cp.tokens[user])
+	return clientcmd.WriteToFile(*cfg, cp.Kubeconfig(user))
+}
+
+func waitHTTP(ctx context.Context, url string, headers map[string]string, timeout time.Duration, proc *Process) error {
+	client := &http.Client{
+		Timeout:   2 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}},
+	}
+	deadline := time.Now().Add(timeout)
+	var last error
+	for time.Now().Before(deadline) {
+		if exited, err := proc.Exited(); exited {
+			return fmt.Errorf("%s exited: %v", proc.Name, err)
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		for k, v := range headers {
+			req.Header.Set(k, v)
+		}
+		resp, err := client.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("%s: HTTP %d", url, resp.StatusCode)
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("timed out after %s: %w", timeout, last)
+}
