@@ -303,3 +303,13 @@ func addrs(s ...string) []v1alpha1.AddressBlock {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(context.Background(), poll, waitTimeout, true, func(context.Context) (bool, error) {
+		return cond(), nil
+	})
+	if err != nil {
+		t.Fatalf("waiting for %s: %v", what, err)
+	}
+}
