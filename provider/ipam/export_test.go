@@ -37,7 +37,7 @@ func (a *Allocator) CheckInvariants() error {
 					return fmt.Errorf("%s: %s holds twice", addr, claims[i].Service)
 				}
 				if err := Compatible(claims[i], claims[j]); err != nil {
-					return fmt.Errorf("%s: incompatible holders: %v", addr, err)
+					return fmt.Errorf("%s: incompatible holders: %w", addr, err)
 				}
 			}
 			held := a.services[claims[i].Service]
@@ -65,7 +65,7 @@ func (a *Allocator) CheckInvariants() error {
 	// Key index.
 	for k, t := range a.keys {
 		if err := checkTreap(t); err != nil {
-			return fmt.Errorf("key index %q: %v", k, err)
+			return fmt.Errorf("key index %q: %w", k, err)
 		}
 		var err error
 		t.ascend(netip.IPv4Unspecified(), func(n *tnode[struct{}]) bool {
@@ -82,7 +82,7 @@ func (a *Allocator) CheckInvariants() error {
 	}
 	// Runs: sorted, maximal, covering exactly the held addresses.
 	if err := checkTreap(&a.runs); err != nil {
-		return fmt.Errorf("run index: %v", err)
+		return fmt.Errorf("run index: %w", err)
 	}
 	var prevEnd netip.Addr
 	var covered int

@@ -2,6 +2,7 @@ package ipam_test
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"math/big"
 	"math/rand/v2"
@@ -41,7 +42,10 @@ func (r *refAllocator) conflict(at netip.Addr, c ipam.Claim) error {
 			continue
 		}
 		if err := ipam.Compatible(h, c); err != nil {
-			e := err.(*ipam.InUseError)
+			var e *ipam.InUseError
+			if !errors.As(err, &e) {
+				return err
+			}
 			e.Addr = at
 			return e
 		}
@@ -125,8 +129,8 @@ func sameError(got, want error) bool {
 	if reflect.TypeOf(got) != reflect.TypeOf(want) {
 		return false
 	}
-	if g, ok := got.(*ipam.PoolExhaustedError); ok {
-		w := want.(*ipam.PoolExhaustedError)
+	var g, w *ipam.PoolExhaustedError
+	if errors.As(got, &g) && errors.As(want, &w) {
 		return g.Pool == w.Pool && g.Family == w.Family && g.Used == w.Used && g.Size.Cmp(w.Size) == 0 &&
 			g.Error() == w.Error()
 	}

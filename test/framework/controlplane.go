@@ -209,7 +209,7 @@ func waitHTTP(ctx context.Context, url string, headers map[string]string, timeou
 	var last error
 	for time.Now().Before(deadline) {
 		if exited, err := proc.Exited(); exited {
-			return fmt.Errorf("%s exited: %v", proc.Name, err)
+			return fmt.Errorf("%s exited: %w", proc.Name, err)
 		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"strconv"
+
 	"time"
 
 	"k8s.io/client-go/dynamic"
@@ -107,7 +107,7 @@ func (e *Env) CCMAlive() error {
 		return fmt.Errorf("cloud-controller-manager not started")
 	}
 	if exited, err := e.ccm.Exited(); exited {
-		return fmt.Errorf("cloud-controller-manager (pid %s) exited: %v; log %s", strconv.Itoa(e.ccm.PID()), err, e.ccm.LogPath)
+		return fmt.Errorf("cloud-controller-manager (pid %d) exited: %w; log %s", e.ccm.PID(), err, e.ccm.LogPath)
 	}
 	return nil
 }

@@ -1,0 +1,45 @@
+# The Makefile is an index: every target calls a script in hack/.
+.DEFAULT_GOAL := help
+
+.PHONY: help build test test-unit test-integration verify codegen bench bench-ipam bench-time-to-ip upstream lab lab-down clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+build: ## Build bin/baremetal-cloud-controller-manager
+	hack/build.sh
+
+test: ## Unit and integration tests (builds pinned etcd and kube-apiserver from source on first run)
+	hack/test.sh
+
+test-unit: ## Unit tests only, with the race detector
+	hack/test.sh unit
+
+test-integration: ## Integration tests only (real etcd + kube-apiserver + our CCM)
+	hack/test.sh integration
+
+verify: ## gofmt, go vet, go mod tidy drift, generated-code drift, golangci-lint
+	hack/verify.sh
+
+codegen: ## Regenerate deepcopy code and CRD manifests from api/
+	hack/update-codegen.sh
+
+bench: bench-ipam bench-time-to-ip ## All benchmarks (numbers, never pass/fail)
+
+bench-ipam: ## Allocator benchmarks
+	hack/bench.sh ipam
+
+bench-time-to-ip: ## Service created -> EXTERNAL-IP, p50/p99 over 200 Services, real apiserver
+	hack/bench.sh time-to-ip
+
+upstream: ## Build the pinned upstream binaries (etcd, kube-apiserver) into the cache
+	hack/build-upstream.sh
+
+lab: ## Run the project locally: control plane + CCM in the background, demo applied (make lab-down stops it)
+	hack/lab.sh up
+
+lab-down: ## Stop the local lab and remove everything it made
+	hack/lab.sh down
+
+clean: ## Remove bin/ (the upstream cache stays; see hack/lib.sh)
+	rm -rf bin

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs benchmarks and prints their numbers. Benchmarks never pass or fail on a number.
+# Usage: hack/bench.sh [ipam|time-to-ip]...   (default: both)
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$REPO_ROOT"
+
+what=("$@")
+[ ${#what[@]} -gt 0 ] || what=(ipam time-to-ip)
+for w in "${what[@]}"; do
+  case "$w" in
+    ipam)
+      go test -run '^$' -bench . -benchmem ./provider/ipam/ ;;
+    time-to-ip)
+      hack/build-upstream.sh etcd kube-apiserver >/dev/null
+      hack/build.sh
+      go test -run '^$' -bench TimeToExternalIP -benchtime=1x -timeout=30m ./test/integration/ ;;
+    *) die "unknown benchmark $w" ;;
+  esac
+done

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Builds the project's binaries into bin/.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$REPO_ROOT"
+
+mkdir -p bin
+for cmd in cmd/*/; do
+  name=$(basename "$cmd")
+  go build -trimpath -o "bin/$name" "./$cmd"
+done
+log "built $(ls bin | tr '\n' ' ')"

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs the tests. With no argument: unit tests (race detector on) and integration tests (the
+# real CCM binary against etcd and kube-apiserver built from pinned upstream source).
+# Usage: hack/test.sh [unit|integration]
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$REPO_ROOT"
+
+what=${1:-all}
+unit_packages() { go list ./... | grep -v '/test/'; }
+
+if [ "$what" = all ] || [ "$what" = unit ]; then
+  log "unit tests"
+  # shellcheck disable=SC2046
+  go test -race -count=1 $(unit_packages)
+fi
+if [ "$what" = all ] || [ "$what" = integration ]; then
+  hack/build-upstream.sh etcd kube-apiserver >/dev/null
+  hack/build.sh
+  log "integration tests"
+  go test -count=1 -timeout=20m ./test/integration/...
+fi

@@ -1,0 +1,167 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+
+	"github.com/baremetal-dev/cloud-provider-baremetal/api/v1alpha1"
+)
+
+// BenchmarkTimeToExternalIP measures, with a watch, the time from a Service's creation (the
+// Create call returning) to the first status carrying its VIP, for Services created one after
+// another, and separately the time for a burst created at once to be fully assigned. It reports
+// numbers; it never fails on them. Run with -benchtime=1x (make bench-time-to-ip).
+func BenchmarkTimeToExternalIP(b *testing.B) {
+	b.Run("sequential-200", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			lat := measureSequential(b, fmt.Sprintf("bench-seq-%d", i), 200)
+			reportPercentiles(b, lat)
+		}
+	})
+	b.Run("burst-1000", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			total, lat := measureBurst(b, fmt.Sprintf("bench-burst-%d", i), 1000)
+			reportPercentiles(b, lat)
+			b.ReportMetric(total.Seconds(), "s-all-assigned")
+		}
+	})
+}
+
+func measureSequential(b *testing.B, ns string, n int) []time.Duration {
+	created, assigned, stop := benchNamespace(b, ns, "198.18.128.0/17")
+	defer stop()
+	for i := range n {
+		name := fmt.Sprintf("svc-%04d", i)
+		if _, err := env.Client.CoreV1().Services(ns).Create(context.Background(), newService(ns, name), metav1.CreateOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		created(name)
+	}
+	return assigned(n)
+}
+
+func measureBurst(b *testing.B, ns string, n int) (time.Duration, []time.Duration) {
+	created, assigned, stop := benchNamespace(b, ns, "198.18.128.0/17")
+	defer stop()
+	start := time.Now()
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for i := range n {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			name := fmt.Sprintf("svc-%04d", i)
+			if _, err := env.Client.CoreV1().Services(ns).Create(context.Background(), newService(ns, name), metav1.CreateOptions{}); err != nil {
+				b.Error(err)
+				return
+			}
+			created(name)
+		})
+	}
+	wg.Wait()
+	lat := assigned(n)
+	return time.Since(start), lat
+}
+
+// benchNamespace makes a namespace with its own pool and a watch on its Services. created
+// records a Service's creation time; assigned waits for n Services to get a VIP and returns the
+// latencies.
+func benchNamespace(b *testing.B, ns, cidr string) (created func(string), assigned func(int) []time.Duration, stop func()) {
+	b.Helper()
+	ctx := context.Background()
+	if _, err := env.Client.CoreV1().Namespaces().Create(ctx, &v1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{"baremetal-test": ns}}}, metav1.CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	pool := &v1alpha1.IPPool{ObjectMeta: metav1.ObjectMeta{Name: ns}, Spec: v1alpha1.IPPoolSpec{
+		Addresses:         addrs(cidr),
+		NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"baremetal-test": ns}},
+	}}
+	if err := createPoolObject(pool); err != nil {
+		b.Fatal(err)
+	}
+	w, err := env.Client.CoreV1().Services(ns).Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var mu sync.Mutex
+	createdAt := map[string]time.Time{}
+	assignedAt := map[string]time.Time{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ev := range w.ResultChan() {
+			svc, ok := ev.Object.(*v1.Service)
+			if !ok || ev.Type == watch.Deleted || len(svc.Status.LoadBalancer.Ingress) == 0 {
+				continue
+			}
+			now := time.Now()
+			mu.Lock()
+			if _, seen := assignedAt[svc.Name]; !seen {
+				assignedAt[svc.Name] = now
+			}
+			mu.Unlock()
+		}
+	}()
+	created = func(name string) {
+		now := time.Now()
+		mu.Lock()
+		createdAt[name] = now
+		mu.Unlock()
+	}
+	assigned = func(n int) []time.Duration {
+		deadline := time.Now().Add(5 * time.Minute)
+		for {
+			mu.Lock()
+			got := len(assignedAt)
+			mu.Unlock()
+			if got >= n {
+				break
+			}
+			if time.Now().After(deadline) {
+				b.Fatalf("only %d of %d Services got a VIP in 5 minutes", got, n)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		var lat []time.Duration
+		for name, at := range assignedAt {
+			if c, ok := createdAt[name]; ok {
+				// A watch event can beat the Create call's return; count that as zero.
+				lat = append(lat, max(0, at.Sub(c)))
+			}
+		}
+		return lat
+	}
+	stop = func() {
+		w.Stop()
+		<-done
+		_ = env.Client.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})
+		deletePool(ns)
+	}
+	return created, assigned, stop
+}
+
+func reportPercentiles(b *testing.B, lat []time.Duration) {
+	slices.Sort(lat)
+	pct := func(p float64) float64 {
+		if len(lat) == 0 {
+			return 0
+		}
+		i := int(p * float64(len(lat)-1))
+		return float64(lat[i].Microseconds()) / 1000
+	}
+	b.ReportMetric(pct(0.50), "ms-p50")
+	b.ReportMetric(pct(0.90), "ms-p90")
+	b.ReportMetric(pct(0.99), "ms-p99")
+	b.ReportMetric(pct(1), "ms-max")
+	b.ReportMetric(float64(len(lat)), "services")
+}
