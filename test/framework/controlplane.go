@@ -12,11 +12,11 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 )
 
 // Identities the API server knows through its static token file.
@@ -60,7 +60,7 @@ func StartControlPlane(ctx context.Context, dir string, opts ControlPlaneOptions
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	cp := &ControlPlane{Dir: dir, tokens: map[string]string{}}
+	cp := &ControlPlane{Dir: dir}
 	ok := false
 	defer func() {
 		if !ok {
@@ -77,26 +77,15 @@ func StartControlPlane(ctx context.Context, dir string, opts ControlPlaneOptions
 		return nil, err
 	}
 	clientURL := "http://127.0.0.1:" + strconv.Itoa(clientPort)
-	peerURL := "http://127.0.0.1:" + strconv.Itoa(peerPort)
-	cp.etcd, err = StartProcess("etcd", dir, etcdBin,
-		"--name=test",
-		"--data-dir="+filepath.Join(dir, "etcd-data"),
-		"--listen-client-urls="+clientURL,
-		"--advertise-client-urls="+clientURL,
-		"--listen-peer-urls="+peerURL,
-		"--initial-advertise-peer-urls="+peerURL,
-		"--initial-cluster=test="+peerURL,
-		"--unsafe-no-fsync",
-		"--log-level=warn",
-	)
+	cp.etcd, err = StartProcess("etcd", dir, etcdBin, EtcdArgs(dir, clientPort, peerPort)...)
 	if err != nil {
 		return nil, err
 	}
-	if err := waitHTTP(ctx, clientURL+"/health", nil, 30*time.Second, cp.etcd); err != nil {
+	if err := WaitHTTP(ctx, clientURL+"/health", "", 30*time.Second, cp.etcd.Exited); err != nil {
 		return nil, fmt.Errorf("etcd did not become healthy (log %s): %w", cp.etcd.LogPath, err)
 	}
 
-	if err := cp.writeCredentials(); err != nil {
+	if cp.tokens, err = WriteCredentials(dir); err != nil {
 		return nil, err
 	}
 	securePort, err := FreePort()
@@ -104,27 +93,11 @@ func StartControlPlane(ctx context.Context, dir string, opts ControlPlaneOptions
 		return nil, err
 	}
 	cp.URL = "https://127.0.0.1:" + strconv.Itoa(securePort)
-	cp.apiserver, err = StartProcess("kube-apiserver", dir, apiserverBin,
-		"--etcd-servers="+clientURL,
-		"--bind-address=127.0.0.1",
-		"--advertise-address=127.0.0.1",
-		"--secure-port="+strconv.Itoa(securePort),
-		// A loopback advertise address is refused by the endpoint reconciler.
-		"--endpoint-reconciler-type=none",
-		"--cert-dir="+filepath.Join(dir, "apiserver-certs"),
-		"--token-auth-file="+filepath.Join(dir, "tokens.csv"),
-		"--authorization-mode=RBAC",
-		"--service-cluster-ip-range="+opts.ServiceCIDRs,
-		"--service-account-issuer=https://kubernetes.default.svc",
-		"--service-account-key-file="+filepath.Join(dir, "sa.pub"),
-		"--service-account-signing-key-file="+filepath.Join(dir, "sa.key"),
-		"--enable-priority-and-fairness=false",
-		"--v=1",
-	)
+	cp.apiserver, err = StartProcess("kube-apiserver", dir, apiserverBin, APIServerArgs(dir, clientURL, securePort, opts.ServiceCIDRs)...)
 	if err != nil {
 		return nil, err
 	}
-	if err := waitHTTP(ctx, cp.URL+"/readyz", map[string]string{"Authorization": "Bearer " + cp.tokens[AdminUser]}, 90*time.Second, cp.apiserver); err != nil {
+	if err := WaitHTTP(ctx, cp.URL+"/readyz", cp.tokens[AdminUser], 90*time.Second, cp.apiserver.Exited); err != nil {
 		return nil, fmt.Errorf("kube-apiserver did not become ready (log %s): %w", cp.apiserver.LogPath, err)
 	}
 	for user := range cp.tokens {
@@ -167,40 +140,101 @@ func (cp *ControlPlane) Client() (*kubernetes.Clientset, error) {
 	return kubernetes.NewForConfig(cp.Config(AdminUser))
 }
 
-func (cp *ControlPlane) writeCredentials() error {
+// EtcdArgs are the flags of a single-member etcd on loopback with its data under dir.
+func EtcdArgs(dir string, clientPort, peerPort int) []string {
+	clientURL := "http://127.0.0.1:" + strconv.Itoa(clientPort)
+	peerURL := "http://127.0.0.1:" + strconv.Itoa(peerPort)
+	return []string{
+		"--name=test",
+		"--data-dir=" + filepath.Join(dir, "etcd-data"),
+		"--listen-client-urls=" + clientURL,
+		"--advertise-client-urls=" + clientURL,
+		"--listen-peer-urls=" + peerURL,
+		"--initial-advertise-peer-urls=" + peerURL,
+		"--initial-cluster=test=" + peerURL,
+		"--unsafe-no-fsync",
+		"--log-level=warn",
+	}
+}
+
+// APIServerArgs are the flags of a kube-apiserver on loopback using the credentials that
+// WriteCredentials put in dir.
+func APIServerArgs(dir, etcdURL string, securePort int, serviceCIDRs string) []string {
+	return []string{
+		"--etcd-servers=" + etcdURL,
+		"--bind-address=127.0.0.1",
+		"--advertise-address=127.0.0.1",
+		"--secure-port=" + strconv.Itoa(securePort),
+		// A loopback advertise address is refused by the endpoint reconciler.
+		"--endpoint-reconciler-type=none",
+		"--cert-dir=" + filepath.Join(dir, "apiserver-certs"),
+		"--token-auth-file=" + filepath.Join(dir, "tokens.csv"),
+		"--authorization-mode=RBAC",
+		"--service-cluster-ip-range=" + serviceCIDRs,
+		"--service-account-issuer=https://kubernetes.default.svc",
+		"--service-account-key-file=" + filepath.Join(dir, "sa.pub"),
+		"--service-account-signing-key-file=" + filepath.Join(dir, "sa.key"),
+		"--enable-priority-and-fairness=false",
+		"--v=1",
+	}
+}
+
+// WriteCredentials makes the service-account signing key and the static token file in dir, or
+// reads them back when a previous run made them, and returns the token of each user.
+func WriteCredentials(dir string) (map[string]string, error) {
+	tokensPath := filepath.Join(dir, "tokens.csv")
+	if data, err := os.ReadFile(tokensPath); err == nil {
+		if _, err := os.Stat(filepath.Join(dir, "sa.key")); err == nil {
+			return parseTokens(string(data))
+		}
+	}
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	pub, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(cp.Dir, "sa.key"), pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}), 0o600); err != nil {
-		return err
+	if err := os.WriteFile(filepath.Join(dir, "sa.key"), pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}), 0o600); err != nil {
+		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(cp.Dir, "sa.pub"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o644); err != nil {
-		return err
+	if err := os.WriteFile(filepath.Join(dir, "sa.pub"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o644); err != nil {
+		return nil, err
 	}
 	groups := map[string]string{
 		AdminUser: "system:masters",
 		CCMUser:   "system:serviceaccounts,system:serviceaccounts:kube-system",
 	}
-	var lines string
+	var lines strings.Builder
 	for user, group := range groups {
-		token := rand.Text()
-		cp.tokens[user] = token
-		lines += fmt.Sprintf("%s,%s,%s,%q\n", token, user, user, group)
+		fmt.Fprintf(&lines, "%s,%s,%s,%q\n", rand.Text(), user, user, group)
 	}
-	return os.WriteFile(filepath.Join(cp.Dir, "tokens.csv"), []byte(lines), 0o600)
+	if err := os.WriteFile(tokensPath, []byte(lines.String()), 0o600); err != nil {
+		return nil, err
+	}
+	return parseTokens(lines.String())
+}
+
+func parseTokens(data string) (map[string]string, error) {
+	tokens := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSpace(data), "\n") {
+		fields := strings.SplitN(line, ",", 3)
+		if len(fields) < 2 {
+			return nil, fmt.Errorf("malformed token line %q", line)
+		}
+		tokens[fields[1]] = fields[0]
+	}
+	return tokens, nil
 }
 
 func (cp *ControlPlane) writeKubeconfig(user string) error {
-	cfg := clientcmdConfig(cp.URL, user, cp.tokens[user])
-	return clientcmd.WriteToFile(*cfg, cp.Kubeconfig(user))
+	return WriteKubeconfig(cp.Kubeconfig(user), cp.URL, user, cp.tokens[user])
 }
 
-func waitHTTP(ctx context.Context, url string, headers map[string]string, timeout time.Duration, proc *Process) error {
+// WaitHTTP polls url until it answers 200, the process behind it exits (exited reports so),
+// the timeout passes or ctx ends. A non-empty token is sent as a bearer token.
+func WaitHTTP(ctx context.Context, url, token string, timeout time.Duration, exited func() (bool, error)) error {
 	client := &http.Client{
 		Timeout:   2 * time.Second,
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}},
@@ -208,15 +242,15 @@ func waitHTTP(ctx context.Context, url string, headers map[string]string, timeou
 	deadline := time.Now().Add(timeout)
 	var last error
 	for time.Now().Before(deadline) {
-		if exited, err := proc.Exited(); exited {
-			return fmt.Errorf("%s exited: %w", proc.Name, err)
+		if done, err := exited(); done {
+			return fmt.Errorf("the process exited: %w", err)
 		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
 			return err
 		}
-		for k, v := range headers {
-			req.Header.Set(k, v)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
 		}
 		resp, err := client.Do(req)
 		if err == nil {

@@ -3,6 +3,7 @@ package framework
 import (
 	"strings"
 
+	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
@@ -17,4 +18,9 @@ func clientcmdConfig(server, user, token string) *clientcmdapi.Config {
 
 func sanitize(user string) string {
 	return strings.NewReplacer(":", "-", "/", "-").Replace(user)
+}
+
+// WriteKubeconfig writes a kubeconfig for a bearer-token user of the API server at server.
+func WriteKubeconfig(path, server, user, token string) error {
+	return clientcmd.WriteToFile(*clientcmdConfig(server, user, token), path)
 }
