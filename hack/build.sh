@@ -7,6 +7,7 @@ cd "$REPO_ROOT"
 mkdir -p bin
 for cmd in cmd/*/; do
   name=$(basename "$cmd")
-  go build -trimpath -o "bin/$name" "./$cmd"
+  # Static binaries: they run in distroless images and on any Linux host.
+  CGO_ENABLED=0 go build -trimpath -o "bin/$name" "./$cmd"
 done
 log "built $(ls bin | tr '\n' ' ')"
