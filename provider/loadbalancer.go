@@ -186,21 +186,19 @@ func (c *Cloud) allocateFamily(svc *v1.Service, ns *v1.Namespace, req request, f
 		if err := c.alloc.Assign(want, req.claim); err != nil {
 			return vip{}, err
 		}
-		return vip{addr: want, pool: c.poolFor(want, pool)}, nil
+		return vip{addr: want, pool: c.poolFor(want, pool, req.pool)}, nil
 	}
 
 	for _, addr := range current {
-		from := c.allocatedFrom[addr]
-		if req.pool != "" && from != req.pool {
-			// The Service names a different pool than its VIP came from: its own annotation
-			// asks for a move. (A VIP its named pool no longer contains is kept.)
+		pool, keep := c.keptVIPPool(svc, req, addr)
+		if !keep {
 			continue
 		}
 		if err := c.alloc.Assign(addr, req.claim); err != nil {
 			// Its ports or sharing key changed and no longer fit the VIP's other holders.
 			continue
 		}
-		return vip{addr: addr, pool: c.poolFor(addr, from)}, nil
+		return vip{addr: addr, pool: pool}, nil
 	}
 
 	candidates, err := c.candidatePools(svc, ns, req, family)
@@ -227,6 +225,39 @@ func (c *Cloud) allocateFamily(svc *v1.Service, ns *v1.Namespace, req request, f
 	default:
 		return vip{}, fmt.Errorf("no %s address is free for Service %s: %w", family, req.claim.Service, errors.Join(failures...))
 	}
+}
+
+// keptVIPPool decides whether a VIP the Service holds may stay under its baremetal.dev/pool
+// annotation, and names the pool to report it under. Only the Service's own annotation naming
+// another pool than the VIP came from moves it; a named pool edited to no longer contain the VIP,
+// or a VIP of unknown origin (migrated from MetalLB, say), keeps it.
+func (c *Cloud) keptVIPPool(svc *v1.Service, req request, addr netip.Addr) (string, bool) {
+	from := annotatedPool(svc, addr)
+	if from == "" {
+		from = c.allocatedFrom[addr]
+	}
+	if req.pool == "" {
+		return c.poolFor(addr, from), true
+	}
+	if p, ok := c.pools[req.pool]; ok && p.addresses != nil && p.addresses.Contains(addr) {
+		return req.pool, true
+	}
+	if from == "" || from == req.pool {
+		return req.pool, true
+	}
+	return "", false
+}
+
+// annotatedPool reads, from the allocated-pool annotation the provider wrote, the pool a VIP in
+// the Service's status came from.
+func annotatedPool(svc *v1.Service, addr netip.Addr) string {
+	pools := strings.Split(svc.Annotations[AnnotationAllocatedPool], ",")
+	for i, ing := range svc.Status.LoadBalancer.Ingress {
+		if ing.IP == addr.String() && i < len(pools) {
+			return strings.TrimSpace(pools[i])
+		}
+	}
+	return ""
 }
 
 // candidatePools are the pools a Service may get a new address of this family from, in order.

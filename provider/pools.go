@@ -17,7 +17,10 @@ import (
 type poolConfig struct {
 	name       string
 	generation int64
-	addresses  *ipam.Pool // nil when the spec is invalid
+	// addresses is nil when they do not parse. A pool invalid for another reason (a bad
+	// selector) keeps them, so its VIPs are not reported as outside every pool, but hands out
+	// nothing: selects refuses every Service.
+	addresses  *ipam.Pool
 	invalid    error
 	autoAssign bool
 	priority   int32

@@ -47,23 +47,24 @@ func parseRequest(svc *v1.Service) (request, error) {
 	key := serviceKey(svc)
 	req := request{requested: map[ipam.Family]netip.Addr{}}
 
-	pool, err := annotation(svc, AnnotationPool, &req)
+	pool, _, err := annotation(svc, AnnotationPool, &req)
 	if err != nil {
 		return req, err
 	}
 	req.pool = strings.TrimSpace(pool)
-	sharingKey, err := annotation(svc, AnnotationSharingKey, &req)
+	sharingKey, _, err := annotation(svc, AnnotationSharingKey, &req)
 	if err != nil {
 		return req, err
 	}
-	ips, err := annotation(svc, AnnotationLoadBalancerIPs, &req)
+	ips, ipsSource, err := annotation(svc, AnnotationLoadBalancerIPs, &req)
 	if err != nil {
 		return req, err
 	}
-	field := "annotation " + AnnotationLoadBalancerIPs
+	// requestField and requestValue name what the user wrote, for error messages.
+	requestField, requestValue := "annotation "+ipsSource, ips
 	if ips != "" {
 		if req.requested, err = parseRequestedIPs(ips); err != nil {
-			return req, &InvalidServiceError{Service: key, Field: field, Value: ips, Reason: err.Error()}
+			return req, &InvalidServiceError{Service: key, Field: requestField, Value: ips, Reason: err.Error()}
 		}
 	}
 	if lbIP := svc.Spec.LoadBalancerIP; lbIP != "" {
@@ -73,9 +74,10 @@ func parseRequest(svc *v1.Service) (request, error) {
 		}
 		if ips == "" {
 			req.requested[ipam.FamilyOf(addr)] = addr
+			requestField, requestValue = "spec.loadBalancerIP", lbIP
 		} else if req.requested[ipam.FamilyOf(addr)] != addr {
 			return req, &InvalidServiceError{Service: key, Field: "spec.loadBalancerIP", Value: lbIP,
-				Reason: fmt.Sprintf("it disagrees with %s=%q; set only one of them", AnnotationLoadBalancerIPs, ips)}
+				Reason: fmt.Sprintf("it disagrees with %s=%q; set only one of them", ipsSource, ips)}
 		}
 	}
 
@@ -99,14 +101,14 @@ func parseRequest(svc *v1.Service) (request, error) {
 				families = append(families, f)
 			}
 		}
-		for f, addr := range req.requested {
-			if !slices.Contains(req.families, f) {
-				return req, &InvalidServiceError{Service: key, Field: requestedField(svc), Value: addr.String(),
-					Reason: fmt.Sprintf("it is %s but the Service's ipFamilies are %v (ipFamilyPolicy %s)", f, svc.Spec.IPFamilies, policy)}
+		for _, f := range []ipam.Family{ipam.IPv4, ipam.IPv6} {
+			if addr, ok := req.requested[f]; ok && !slices.Contains(req.families, f) {
+				return req, &InvalidServiceError{Service: key, Field: requestField, Value: requestValue,
+					Reason: fmt.Sprintf("%s is %s but the Service's ipFamilies are %v (ipFamilyPolicy %s)", addr, f, svc.Spec.IPFamilies, policy)}
 			}
 		}
 		if policy == v1.IPFamilyPolicyRequireDualStack && len(families) < len(req.families) {
-			return req, &InvalidServiceError{Service: key, Field: requestedField(svc), Value: ips + svc.Spec.LoadBalancerIP,
+			return req, &InvalidServiceError{Service: key, Field: requestField, Value: requestValue,
 				Reason: "ipFamilyPolicy RequireDualStack needs one requested address per family"}
 		}
 		// Requested addresses are exactly the VIPs: no other family is added automatically.
@@ -129,48 +131,33 @@ func parseRequest(svc *v1.Service) (request, error) {
 	return req, nil
 }
 
-func requestedField(svc *v1.Service) string {
-	if svc.Spec.LoadBalancerIP != "" {
-		if _, ok := lookupAnnotation(svc, AnnotationLoadBalancerIPs); !ok {
-			return "spec.loadBalancerIP"
-		}
+// annotation reads one of our annotations or its MetalLB aliases and returns the value with the
+// name of the annotation it came from. Any alias used is recorded as deprecated. Values that
+// disagree are an error, so a half-done migration is noticed rather than guessed at.
+func annotation(svc *v1.Service, name string, req *request) (value, source string, err error) {
+	value, found := svc.Annotations[name]
+	if found {
+		source = name
 	}
-	return "annotation " + AnnotationLoadBalancerIPs
-}
-
-// annotation reads one of our annotations or, failing that, its MetalLB alias (recording the
-// alias as deprecated). Our annotation and an alias that disagree are an error, so a half-done
-// migration is noticed rather than guessed at.
-func annotation(svc *v1.Service, name string, req *request) (string, error) {
-	value, ours := svc.Annotations[name]
 	for _, alias := range aliases[name] {
 		aliasValue, ok := svc.Annotations[alias]
 		if !ok {
 			continue
 		}
-		if ours {
-			if aliasValue != value {
-				return "", &InvalidServiceError{Service: serviceKey(svc), Field: "annotation " + alias, Value: aliasValue,
-					Reason: fmt.Sprintf("it disagrees with %s=%q; remove %s", name, value, alias)}
-			}
+		req.deprecated = append(req.deprecated, deprecatedAnnotation{used: alias, replacement: name})
+		if !found {
+			value, source, found = aliasValue, alias, true
 			continue
 		}
-		req.deprecated = append(req.deprecated, deprecatedAnnotation{used: alias, replacement: name})
-		return aliasValue, nil
-	}
-	return value, nil
-}
-
-func lookupAnnotation(svc *v1.Service, name string) (string, bool) {
-	if v, ok := svc.Annotations[name]; ok {
-		return v, true
-	}
-	for _, alias := range aliases[name] {
-		if v, ok := svc.Annotations[alias]; ok {
-			return v, true
+		if aliasValue != value {
+			return "", "", &InvalidServiceError{Service: serviceKey(svc), Field: "annotation " + alias, Value: aliasValue,
+				Reason: fmt.Sprintf("it disagrees with %s=%q; keep only %s", source, value, name)}
 		}
 	}
-	return "", false
+	if !found {
+		source = name
+	}
+	return value, source, nil
 }
 
 // parseRequestedIPs parses "192.168.1.10" or "192.168.1.10,2001:db8::10".
@@ -204,8 +191,9 @@ func parseVIP(s string) (netip.Addr, error) {
 		return netip.Addr{}, fmt.Errorf("%q has a zone; a VIP cannot be scoped to a link", s)
 	case addr.Is4In6():
 		return netip.Addr{}, fmt.Errorf("%q is an IPv4-mapped IPv6 address; write %s", s, addr.Unmap())
-	case addr.IsUnspecified() || addr.IsLoopback() || addr.IsMulticast():
-		return netip.Addr{}, fmt.Errorf("%q cannot be a VIP", s)
+	case addr.IsUnspecified() || addr.IsLoopback() || addr.IsMulticast() || addr.IsLinkLocalUnicast() ||
+		addr == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return netip.Addr{}, fmt.Errorf("%q cannot be a VIP (unspecified, loopback, multicast, link-local or broadcast)", s)
 	}
 	return addr, nil
 }

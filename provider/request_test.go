@@ -44,10 +44,6 @@ func withAnnotation(key, value string) svcOption {
 	}
 }
 
-func withoutAnnotation(key string) svcOption {
-	return func(svc *v1.Service) { delete(svc.Annotations, key) }
-}
-
 // withFamilies sets spec.ipFamilyPolicy (nil for "") and spec.ipFamilies.
 func withFamilies(policy v1.IPFamilyPolicy, families ...v1.IPFamily) svcOption {
 	return func(svc *v1.Service) {
@@ -226,7 +222,13 @@ func TestParseRequest(t *testing.T) {
 			withAnnotation(pool, "blue"), withAnnotation("metallb.io/address-pool", "blue"),
 			withAnnotation(share, "k1"), withAnnotation("metallb.universe.tf/allow-shared-ip", "k1"),
 			withAnnotation(lbIPs, "192.0.2.30"), withAnnotation("metallb.io/loadBalancerIPs", "192.0.2.30")),
-			want{families: fam(ipam.IPv4), requireAll: true, requested: req4("192.0.2.30"), pool: "blue", sharingKey: "k1"}},
+			// The redundant aliases still get a deprecation event, so they are removed.
+			want{families: fam(ipam.IPv4), requireAll: true, requested: req4("192.0.2.30"), pool: "blue", sharingKey: "k1",
+				deprecated: []deprecatedAnnotation{
+					dep("metallb.io/address-pool", pool),
+					dep("metallb.universe.tf/allow-shared-ip", share),
+					dep("metallb.io/loadBalancerIPs", lbIPs),
+				}}},
 		{"alias and spec.loadBalancerIP agree", testService("a", withAnnotation("metallb.io/loadBalancerIPs", "192.0.2.30"), withLoadBalancerIP("192.0.2.30")),
 			want{families: fam(ipam.IPv4), requireAll: true, requested: req4("192.0.2.30"),
 				deprecated: []deprecatedAnnotation{dep("metallb.io/loadBalancerIPs", lbIPs)}}},
@@ -323,9 +325,9 @@ func TestParseRequestErrors(t *testing.T) {
 		{"spec.loadBalancerIP IPv6 on an IPv4 Service", testService("a", withLoadBalancerIP("2001:db8::10")),
 			"spec.loadBalancerIP", "2001:db8::10", []string{"2001:db8::10", "IPv6"}},
 		{"two requested on a SingleStack Service", testService("a", withFamilies(ss, v4), withAnnotation(lbIPs, "192.0.2.10,2001:db8::10")),
-			"annotation " + lbIPs, "2001:db8::10", []string{"2001:db8::10", "IPv6"}},
+			"annotation " + lbIPs, "192.0.2.10,2001:db8::10", []string{"2001:db8::10 is IPv6", "IPv6"}},
 		{"two requested on a nil-policy dual Service", testService("a", withFamilies("", v4, v6), withAnnotation(lbIPs, "192.0.2.10,2001:db8::10")),
-			"annotation " + lbIPs, "2001:db8::10", []string{"2001:db8::10"}},
+			"annotation " + lbIPs, "192.0.2.10,2001:db8::10", []string{"2001:db8::10 is IPv6"}},
 
 		{"RequireDualStack with one requested", testService("a", withFamilies(rds, v4, v6), withAnnotation(lbIPs, "192.0.2.10")),
 			"annotation " + lbIPs, "192.0.2.10", []string{"192.0.2.10", "RequireDualStack"}},
@@ -333,7 +335,7 @@ func TestParseRequestErrors(t *testing.T) {
 			"spec.loadBalancerIP", "2001:db8::10", []string{"2001:db8::10", "RequireDualStack"}},
 
 		{"our pool and a disagreeing alias", testService("a", withAnnotation(AnnotationPool, "blue"), withAnnotation("metallb.io/address-pool", "red")),
-			"annotation metallb.io/address-pool", "red", []string{"red", "blue", "remove metallb.io/address-pool"}},
+			"annotation metallb.io/address-pool", "red", []string{"red", "blue", "keep only baremetal.dev/pool"}},
 		{"our pool and a disagreeing old alias", testService("a", withAnnotation(AnnotationPool, "blue"), withAnnotation("metallb.universe.tf/address-pool", "red")),
 			"annotation metallb.universe.tf/address-pool", "red", []string{"red", "blue", "metallb.universe.tf/address-pool"}},
 		{"our pool agrees with one alias, not the other", testService("a", withAnnotation(AnnotationPool, "blue"),

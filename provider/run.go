@@ -102,8 +102,7 @@ func (c *Cloud) restore(ctx context.Context) int {
 			// claim; its next sync reports the error and leaves the VIPs in place.
 			req.claim = ipam.Claim{Service: serviceKey(svc)}
 		}
-		pools := strings.Split(svc.Annotations[AnnotationAllocatedPool], ",")
-		for i, ing := range svc.Status.LoadBalancer.Ingress {
+		for _, ing := range svc.Status.LoadBalancer.Ingress {
 			addr, err := netip.ParseAddr(ing.IP)
 			if err != nil {
 				continue
@@ -114,11 +113,7 @@ func (c *Cloud) restore(ctx context.Context) int {
 				continue
 			}
 			c.owners[req.claim.Service] = svc.UID
-			hint := ""
-			if i < len(pools) {
-				hint = strings.TrimSpace(pools[i])
-			}
-			if pool := c.poolFor(addr, hint); pool != "" {
+			if pool := c.poolFor(addr, annotatedPool(svc, addr), req.pool); pool != "" {
 				c.allocatedFrom[addr] = pool
 			}
 		}
@@ -128,11 +123,14 @@ func (c *Cloud) restore(ctx context.Context) int {
 	return len(services)
 }
 
-// poolFor names the pool a held VIP belongs to: hint when that pool contains it, else the first
-// pool in selection order that does, else hint (the pool it came from before an edit removed it).
-func (c *Cloud) poolFor(addr netip.Addr, hint string) string {
-	if p, ok := c.pools[hint]; ok && p.addresses != nil && p.addresses.Contains(addr) {
-		return hint
+// poolFor names the pool a held VIP belongs to: the first of the preferred pools that contains
+// it, else the first pool in selection order that does, else the first preferred name (the pool
+// it came from before an edit removed it).
+func (c *Cloud) poolFor(addr netip.Addr, preferred ...string) string {
+	for _, name := range preferred {
+		if p, ok := c.pools[name]; ok && p.addresses != nil && p.addresses.Contains(addr) {
+			return name
+		}
 	}
 	var containing []*poolConfig
 	for _, name := range c.alloc.PoolsContaining(addr) {
@@ -141,7 +139,12 @@ func (c *Cloud) poolFor(addr netip.Addr, hint string) string {
 		}
 	}
 	if len(containing) == 0 {
-		return hint
+		for _, name := range preferred {
+			if name != "" {
+				return name
+			}
+		}
+		return ""
 	}
 	sortPools(containing)
 	return containing[0].name

@@ -23,7 +23,7 @@ func TestMalformedServices(t *testing.T) {
 	}{
 		{"garbage-ip", map[string]string{provider.AnnotationLoadBalancerIPs: "not-an-ip"}, "", `annotation baremetal.dev/load-balancer-ips="not-an-ip" is invalid: "not-an-ip" is not an IP address`},
 		{"two-v4", map[string]string{provider.AnnotationLoadBalancerIPs: "198.18.21.1,198.18.21.2"}, "", "request at most one address per family"},
-		{"wrong-family", map[string]string{provider.AnnotationLoadBalancerIPs: "2001:db8:21::1"}, "", "it is IPv6 but the Service's ipFamilies are [IPv4]"},
+		{"wrong-family", map[string]string{provider.AnnotationLoadBalancerIPs: "2001:db8:21::1"}, "", "2001:db8:21::1 is IPv6 but the Service's ipFamilies are [IPv4]"},
 		{"disagreeing", map[string]string{provider.AnnotationLoadBalancerIPs: "198.18.21.1"}, "198.18.21.2", "disagrees with baremetal.dev/load-balancer-ips"},
 		{"alias-conflict", map[string]string{provider.AnnotationPool: "malformed", "metallb.io/address-pool": "other"}, "", `annotation metallb.io/address-pool="other" is invalid: it disagrees with baremetal.dev/pool="malformed"`},
 	} {

@@ -1,0 +1,995 @@
+package provider
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/baremetal-dev/cloud-provider-baremetal/api/v1alpha1"
+	"github.com/baremetal-dev/cloud-provider-baremetal/provider/ipam"
+)
+
+// newTestCloud returns a provider with no API server: only the allocation state is used.
+func newTestCloud(t *testing.T, pools ...*v1alpha1.IPPool) *Cloud {
+	t.Helper()
+	c, err := New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pools {
+		setPool(c, p)
+	}
+	return c
+}
+
+// setPool installs or replaces an IPPool exactly as onPool does after decoding it.
+func setPool(c *Cloud, p *v1alpha1.IPPool) *poolConfig {
+	cfg := newPoolConfig(p)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pools[cfg.name] = cfg
+	if cfg.addresses != nil {
+		c.alloc.SetPool(cfg.addresses)
+	} else {
+		c.alloc.DeletePool(cfg.name)
+	}
+	return cfg
+}
+
+// deletePool forgets an IPPool as onPoolDeleted does.
+func deletePool(c *Cloud, name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.pools, name)
+	c.alloc.DeletePool(name)
+}
+
+// ensure runs the allocation part of EnsureLoadBalancer.
+func ensure(c *Cloud, svc *v1.Service, ns *v1.Namespace) ([]vip, error) {
+	req, err := parseRequest(svc)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.allocate(svc, ns, req)
+}
+
+// mustEnsure ensures svc and returns its VIPs in the order allocate gives them.
+func mustEnsure(t *testing.T, c *Cloud, svc *v1.Service, ns *v1.Namespace) []netip.Addr {
+	t.Helper()
+	vips, err := ensure(c, svc, ns)
+	if err != nil {
+		t.Fatalf("ensuring %s: %v", serviceKey(svc), err)
+	}
+	return vipAddrs(vips)
+}
+
+// release frees the Service's VIPs as EnsureLoadBalancerDeleted does.
+func release(c *Cloud, svc *v1.Service) []netip.Addr {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.releaseLocked(serviceKey(svc))
+}
+
+func heldBy(c *Cloud, svc *v1.Service) []netip.Addr {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.alloc.Held(serviceKey(svc))
+}
+
+func holdersOf(c *Cloud, addr netip.Addr) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, h := range c.alloc.Holders(addr) {
+		out = append(out, h.Service)
+	}
+	return out
+}
+
+func vipAddrs(vips []vip) []netip.Addr {
+	out := make([]netip.Addr, len(vips))
+	for i, v := range vips {
+		out[i] = v.addr
+	}
+	return out
+}
+
+func addrs(s ...string) []netip.Addr {
+	out := make([]netip.Addr, len(s))
+	for i, a := range s {
+		out[i] = netip.MustParseAddr(a)
+	}
+	return out
+}
+
+func expectVIPs(t *testing.T, got []netip.Addr, want ...string) {
+	t.Helper()
+	if !slices.Equal(got, addrs(want...)) {
+		t.Errorf("VIPs = %v, want %v", got, want)
+	}
+}
+
+func TestAllocateLowestFreeFirst(t *testing.T) {
+	c := newTestCloud(t, testPool("p", "192.0.2.0/29"))
+	a, b, cc := testService("a"), testService("b"), testService("c")
+	expectVIPs(t, mustEnsure(t, c, a, nil), "192.0.2.1") // .0 is the network address
+	expectVIPs(t, mustEnsure(t, c, b, nil), "192.0.2.2")
+	expectVIPs(t, mustEnsure(t, c, cc, nil), "192.0.2.3")
+	if got := release(c, b); !slices.Equal(got, addrs("192.0.2.2")) {
+		t.Errorf("released %v", got)
+	}
+	expectVIPs(t, mustEnsure(t, c, testService("d"), nil), "192.0.2.2")
+	expectVIPs(t, mustEnsure(t, c, testService("e"), nil), "192.0.2.4")
+
+	vips, err := ensure(c, a, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vips) != 1 || vips[0].pool != "p" {
+		t.Errorf("vips = %+v, want one from pool p", vips)
+	}
+	if from := c.allocatedFrom[netip.MustParseAddr("192.0.2.1")]; from != "p" {
+		t.Errorf("allocatedFrom = %q", from)
+	}
+	if c.owners["default/a"] != a.UID {
+		t.Errorf("owners[default/a] = %q", c.owners["default/a"])
+	}
+}
+
+func TestAllocateDualStack(t *testing.T) {
+	c := newTestCloud(t, testPool("p", "192.0.2.1-192.0.2.3", "2001:db8::10-2001:db8::12"))
+
+	rds61 := testService("rds", withFamilies(rds, v6, v4))
+	vips, err := ensure(c, rds61, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectVIPs(t, vipAddrs(vips), "2001:db8::10", "192.0.2.1")
+	for _, v := range vips {
+		if v.pool != "p" {
+			t.Errorf("%s from pool %q", v.addr, v.pool)
+		}
+	}
+	// The status lists the VIPs in the order of ipFamilies.
+	status := loadBalancerStatus(rds61, []vip{vips[1], vips[0]})
+	if len(status.Ingress) != 2 || status.Ingress[0].IP != "2001:db8::10" || status.Ingress[1].IP != "192.0.2.1" {
+		t.Errorf("status = %+v", status.Ingress)
+	}
+	for _, ing := range status.Ingress {
+		if ing.IPMode == nil || *ing.IPMode != v1.LoadBalancerIPModeVIP {
+			t.Errorf("ingress %s has ipMode %v", ing.IP, ing.IPMode)
+		}
+	}
+	expectVIPs(t, heldBy(c, rds61), "192.0.2.1", "2001:db8::10")
+
+	expectVIPs(t, mustEnsure(t, c, testService("pds", withFamilies(pds, v4, v6)), nil), "192.0.2.2", "2001:db8::11")
+	expectVIPs(t, mustEnsure(t, c, testService("v6", withFamilies(ss, v6)), nil), "2001:db8::12")
+	// IPv6 is exhausted: PreferDualStack settles for IPv4.
+	expectVIPs(t, mustEnsure(t, c, testService("pds2", withFamilies(pds, v6, v4)), nil), "192.0.2.3")
+	// Both exhausted now.
+	_, err = ensure(c, testService("pds3", withFamilies(pds, v4, v6)), nil)
+	var exhausted *ipam.PoolExhaustedError
+	if !errors.As(err, &exhausted) {
+		t.Errorf("error %v, want a *PoolExhaustedError", err)
+	}
+	if len(heldBy(c, testService("pds3"))) != 0 {
+		t.Error("a failed allocation holds addresses")
+	}
+}
+
+func TestAllocatePreferDualStackSingleFamilyPool(t *testing.T) {
+	c := newTestCloud(t, testPool("p", "192.0.2.1-192.0.2.3"))
+	expectVIPs(t, mustEnsure(t, c, testService("a", withFamilies(pds, v4, v6)), nil), "192.0.2.1")
+	expectVIPs(t, mustEnsure(t, c, testService("b", withFamilies(pds, v6, v4)), nil), "192.0.2.2")
+
+	c6 := newTestCloud(t, testPool("p6", "2001:db8::/126"))
+	expectVIPs(t, mustEnsure(t, c6, testService("a", withFamilies(pds, v4, v6)), nil), "2001:db8::")
+
+	// No pool at all: both families fail, with a reason that tells what to do.
+	empty := newTestCloud(t)
+	_, err := ensure(empty, testService("a", withFamilies(pds, v4, v6)), nil)
+	var noPool *NoPoolError
+	if !errors.As(err, &noPool) || !strings.Contains(err.Error(), "no IPPool exists; create one") {
+		t.Errorf("error %v, want a *NoPoolError saying no IPPool exists", err)
+	}
+}
+
+// A PreferDualStack Service that got one family while the other was exhausted keeps that VIP on
+// every later ensure; once an address of the other family is free it gains it as well.
+func TestAllocatePreferDualStackKeepsVIPWhenGainingFamily(t *testing.T) {
+	c := newTestCloud(t, testPool("p", "192.0.2.1", "2001:db8::1"))
+	blocker := testService("blocker")
+	expectVIPs(t, mustEnsure(t, c, blocker, nil), "192.0.2.1")
+	svc := testService("a", withFamilies(pds, v4, v6))
+	expectVIPs(t, mustEnsure(t, c, svc, nil), "2001:db8::1")
+	withStatus(addrs("2001:db8::1")...)(svc)
+	expectVIPs(t, mustEnsure(t, c, svc, nil), "2001:db8::1")
+	release(c, blocker)
+	got := mustEnsure(t, c, svc, nil)
+	if !slices.Contains(got, netip.MustParseAddr("2001:db8::1")) {
+		t.Fatalf("VIPs %v lost 2001:db8::1", got)
+	}
+	t.Logf("after the IPv4 address was freed: %v", got)
+}
+
+func TestAllocateRequireDualStackRollsBack(t *testing.T) {
+	t.Run("no pool of the second family", func(t *testing.T) {
+		c := newTestCloud(t, testPool("p", "192.0.2.1-192.0.2.2"))
+		svc := testService("a", withFamilies(rds, v4, v6))
+		_, err := ensure(c, svc, nil)
+		var noPool *NoPoolError
+		if !errors.As(err, &noPool) || noPool.Family != ipam.IPv6 || noPool.Service != "default/a" {
+			t.Fatalf("error %v, want a *NoPoolError for IPv6", err)
+		}
+		if !strings.Contains(err.Error(), "no IPPool can give Service default/a an IPv6 address") {
+			t.Errorf("error %q", err)
+		}
+		if held := heldBy(c, svc); len(held) != 0 {
+			t.Errorf("holds %v after a failed RequireDualStack allocation", held)
+		}
+		if h := holdersOf(c, netip.MustParseAddr("192.0.2.1")); len(h) != 0 {
+			t.Errorf("192.0.2.1 held by %v", h)
+		}
+		if len(c.allocatedFrom) != 0 {
+			t.Errorf("allocatedFrom = %v", c.allocatedFrom)
+		}
+		if _, ok := c.owners["default/a"]; ok {
+			t.Error("owner recorded for a Service holding nothing")
+		}
+		expectVIPs(t, mustEnsure(t, c, testService("b"), nil), "192.0.2.1")
+	})
+
+	t.Run("requested IPv6 in use", func(t *testing.T) {
+		c := newTestCloud(t, testPool("p", "192.0.2.1-192.0.2.2", "2001:db8::1-2001:db8::2"))
+		other := testService("other", withFamilies(ss, v6), withAnnotation(AnnotationLoadBalancerIPs, "2001:db8::1"))
+		expectVIPs(t, mustEnsure(t, c, other, nil), "2001:db8::1")
+		svc := testService("a", withFamilies(rds, v4, v6), withAnnotation(AnnotationLoadBalancerIPs, "192.0.2.2,2001:db8::1"))
+		_, err := ensure(c, svc, nil)
+		var inUse *ipam.InUseError
+		if !errors.As(err, &inUse) || inUse.Holder != "default/other" {
+			t.Fatalf("error %v, want an *InUseError naming default/other", err)
+		}
+		if held := heldBy(c, svc); len(held) != 0 {
+			t.Errorf("holds %v after a failed allocation", held)
+		}
+		if h := holdersOf(c, netip.MustParseAddr("192.0.2.2")); len(h) != 0 {
+			t.Errorf("192.0.2.2 held by %v", h)
+		}
+	})
+
+	t.Run("a held VIP survives a failed upgrade to dual-stack", func(t *testing.T) {
+		c := newTestCloud(t, testPool("p", "192.0.2.1-192.0.2.2"))
+		svc := testService("a")
+		expectVIPs(t, mustEnsure(t, c, svc, nil), "192.0.2.1")
+		upgraded := testService("a", withFamilies(rds, v4, v6), withStatus(addrs("192.0.2.1")...))
+		if _, err := ensure(c, upgraded, nil); err == nil {
+			t.Fatal("RequireDualStack without an IPv6 pool succeeded")
+		}
+		expectVIPs(t, heldBy(c, svc), "192.0.2.1")
+		if c.allocatedFrom[netip.MustParseAddr("192.0.2.1")] != "p" {
+			t.Errorf("allocatedFrom = %v", c.allocatedFrom)
+		}
+		expectVIPs(t, mustEnsure(t, c, svc, nil), "192.0.2.1")
+	})
+}
+
+func TestAllocateRequestedIP(t *testing.T) {
+	restricted := testPool("restricted", "203.0.113.0/28")
+	restricted.Spec.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"env": "prod"}}
+	manual := testPool("manual", "198.51.100.0/28")
+	manual.Spec.AutoAssign = boolPtr(false)
+	c := newTestCloud(t, testPool("p", "192.0.2.0/28"), manual, restricted)
+	prod := &v1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "prod", Labels: map[string]string{"env": "prod"}}}
+	dev := &v1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "dev", Labels: map[string]string{"env": "dev"}}}
+	request := func(name, ip string, opts ...svcOption) *v1.Service {
+		return testService(name, append([]svcOption{withAnnotation(AnnotationLoadBalancerIPs, ip)}, opts...)...)
+	}
+
+	vips, err := ensure(c, request("in-pool", "192.0.2.9"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vips) != 1 || vips[0].addr != netip.MustParseAddr("192.0.2.9") || vips[0].pool != "p" {
+		t.Errorf("vips = %+v", vips)
+	}
+	expectVIPs(t, mustEnsure(t, c, testService("lbip", withLoadBalancerIP("192.0.2.12")), nil), "192.0.2.12")
+	// autoAssign: false does not stop an explicit request.
+	vips, err = ensure(c, request("manual", "198.51.100.5"), nil)
+	if err != nil || len(vips) != 1 || vips[0].pool != "manual" {
+		t.Errorf("requesting from an autoAssign: false pool: %+v, %v", vips, err)
+	}
+
+	t.Run("not in any pool", func(t *testing.T) {
+		svc := request("nowhere", "10.9.9.9")
+		_, err := ensure(c, svc, nil)
+		var notIn *NotInPoolError
+		if !errors.As(err, &notIn) || notIn.Addr != netip.MustParseAddr("10.9.9.9") {
+			t.Fatalf("error %v, want a *NotInPoolError", err)
+		}
+		if err.Error() != "requested IP 10.9.9.9 is not in any IPPool" {
+			t.Errorf("error %q", err)
+		}
+		if len(heldBy(c, svc)) != 0 {
+			t.Error("holds an address")
+		}
+	})
+
+	t.Run("namespace not selected", func(t *testing.T) {
+		for _, ns := range []*v1.Namespace{dev, nil} {
+			svc := request("ns", "203.0.113.5", withNamespace("dev"))
+			_, err := ensure(c, svc, ns)
+			var notIn *NotInPoolError
+			if !errors.As(err, &notIn) {
+				t.Fatalf("error %v, want a *NotInPoolError", err)
+			}
+			for _, s := range []string{"requested IP 203.0.113.5 cannot be used", `pool "restricted"`, "namespaceSelector", `namespace "dev"`} {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q does not contain %q", err, s)
+				}
+			}
+		}
+		expectVIPs(t, mustEnsure(t, c, request("ns", "203.0.113.5", withNamespace("prod")), prod), "203.0.113.5")
+	})
+
+	t.Run("in another pool than the Service names", func(t *testing.T) {
+		_, err := ensure(c, request("other-pool", "192.0.2.10", withAnnotation(AnnotationPool, "manual")), nil)
+		var notIn *NotInPoolError
+		if !errors.As(err, &notIn) || !strings.Contains(err.Error(), `it is in pool "p" but the Service asks for pool "manual"`) {
+			t.Errorf("error %v", err)
+		}
+		expectVIPs(t, mustEnsure(t, c, request("same-pool", "192.0.2.10", withAnnotation(AnnotationPool, "p")), nil), "192.0.2.10")
+	})
+
+	t.Run("held by another Service", func(t *testing.T) {
+		svc := request("thief", "192.0.2.9")
+		_, err := ensure(c, svc, nil)
+		var inUse *ipam.InUseError
+		if !errors.As(err, &inUse) || inUse.Holder != "default/in-pool" || !strings.Contains(err.Error(), "192.0.2.9") {
+			t.Errorf("error %v, want an *InUseError naming default/in-pool", err)
+		}
+		if len(heldBy(c, svc)) != 0 {
+			t.Error("holds an address")
+		}
+	})
+
+	t.Run("changing the request moves the VIP, dropping it keeps it", func(t *testing.T) {
+		svc := request("mover", "192.0.2.3")
+		expectVIPs(t, mustEnsure(t, c, svc, nil), "192.0.2.3")
+		svc = request("mover", "192.0.2.4", withStatus(addrs("192.0.2.3")...))
+		expectVIPs(t, mustEnsure(t, c, svc, nil), "192.0.2.4")
+		if h := holdersOf(c, netip.MustParseAddr("192.0.2.3")); len(h) != 0 {
+			t.Errorf("old VIP still held by %v", h)
+		}
+		svc = testService("mover", withStatus(addrs("192.0.2.4")...))
+		expectVIPs(t, mustEnsure(t, c, svc, nil), "192.0.2.4")
+	})
+}
+
+func TestAllocateAutoAssignFalse(t *testing.T) {
+	manual := testPool("manual", "198.51.100.1-198.51.100.2")
+	manual.Spec.AutoAssign = boolPtr(false)
+	c := newTestCloud(t, manual)
+
+	_, err := ensure(c, testService("plain"), nil)
+	var noPool *NoPoolError
+	if !errors.As(err, &noPool) || !strings.Contains(err.Error(), `pool "manual" has autoAssign: false`) {
+		t.Errorf("error %v, want a *NoPoolError naming the autoAssign: false pool", err)
+	}
+	expectVIPs(t, mustEnsure(t, c, testService("named", withAnnotation(AnnotationPool, "manual")), nil), "198.51.100.1")
+	expectVIPs(t, mustEnsure(t, c, testService("alias", withAnnotation("metallb.io/address-pool", "manual")), nil), "198.51.100.2")
+
+	// An automatic pool is used even when the manual one comes first in priority order.
+	manual.Spec.Priority = -10
+	setPool(c, manual)
+	setPool(c, testPool("auto", "192.0.2.1-192.0.2.2"))
+	expectVIPs(t, mustEnsure(t, c, testService("plain"), nil), "192.0.2.1")
+
+	_, err = ensure(c, testService("unknown", withAnnotation(AnnotationPool, "nope")), nil)
+	var notFound *ipam.PoolNotFoundError
+	if !errors.As(err, &notFound) || notFound.Pool != "nope" {
+		t.Errorf("error %v, want a *PoolNotFoundError", err)
+	}
+
+	picky := testPool("picky", "203.0.113.1")
+	picky.Spec.ServiceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"team": "a"}}
+	setPool(c, picky)
+	_, err = ensure(c, testService("unselected", withAnnotation(AnnotationPool, "picky")), nil)
+	if !errors.As(err, &noPool) || !strings.Contains(err.Error(), "serviceSelector") {
+		t.Errorf("error %v, want a *NoPoolError about the serviceSelector", err)
+	}
+	expectVIPs(t, mustEnsure(t, c, testService("selected", withAnnotation(AnnotationPool, "picky"), withLabels(map[string]string{"team": "a"})), nil), "203.0.113.1")
+}
+
+func TestAllocatePriorityThenName(t *testing.T) {
+	c := newTestCloud(t)
+	for _, p := range []struct {
+		name     string
+		addr     string
+		priority int32
+	}{
+		{"b", "192.0.2.1", 0}, {"a", "192.0.2.2", 0}, {"z", "192.0.2.3", -1}, {"c", "192.0.2.4", 5},
+	} {
+		pool := testPool(p.name, p.addr)
+		pool.Spec.Priority = p.priority
+		setPool(c, pool)
+	}
+	picky := testPool("0-picky", "192.0.2.100")
+	picky.Spec.Priority = -100
+	picky.Spec.ServiceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"team": "x"}}
+	setPool(c, picky)
+	setPool(c, testPool("0-broken", "garbage"))
+
+	want := []struct{ addr, pool string }{{"192.0.2.3", "z"}, {"192.0.2.2", "a"}, {"192.0.2.1", "b"}, {"192.0.2.4", "c"}}
+	for i, w := range want {
+		vips, err := ensure(c, testService(fmt.Sprint("s", i)), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(vips) != 1 || vips[0].addr != netip.MustParseAddr(w.addr) || vips[0].pool != w.pool {
+			t.Errorf("service %d: vips %+v, want %s from %s", i, vips, w.addr, w.pool)
+		}
+	}
+	_, err := ensure(c, testService("last"), nil)
+	var exhausted *ipam.PoolExhaustedError
+	if !errors.As(err, &exhausted) {
+		t.Errorf("error %v, want a *PoolExhaustedError", err)
+	}
+	if !strings.Contains(err.Error(), "no IPv4 address is free for Service default/last") {
+		t.Errorf("error %q", err)
+	}
+	for _, pool := range []string{`"a"`, `"b"`, `"c"`, `"z"`} {
+		if !strings.Contains(err.Error(), pool) {
+			t.Errorf("error %q does not name pool %s", err, pool)
+		}
+	}
+	expectVIPs(t, mustEnsure(t, c, testService("x", withLabels(map[string]string{"team": "x"})), nil), "192.0.2.100")
+}
+
+func TestAllocateSharingKey(t *testing.T) {
+	c := newTestCloud(t, testPool("p", "192.0.2.0/28"))
+	shared := func(name, key string, opts ...svcOption) *v1.Service {
+		return testService(name, append([]svcOption{withAnnotation(AnnotationSharingKey, key)}, opts...)...)
+	}
+	a := shared("a", "k", withPorts(tcp(80)))
+	b := shared("b", "k", withPorts(tcp(443)))
+	expectVIPs(t, mustEnsure(t, c, a, nil), "192.0.2.1")
+	expectVIPs(t, mustEnsure(t, c, b, nil), "192.0.2.1")
+	// Overlapping ports: another address.
+	expectVIPs(t, mustEnsure(t, c, shared("c", "k", withPorts(tcp(80))), nil), "192.0.2.2")
+	// Another key, or none: another address.
+	expectVIPs(t, mustEnsure(t, c, shared("d", "k2", withPorts(udp(53))), nil), "192.0.2.3")
+	expectVIPs(t, mustEnsure(t, c, testService("e", withPorts(udp(53))), nil), "192.0.2.4")
+	// Same port number, other protocol: shares.
+	expectVIPs(t, mustEnsure(t, c, shared("f", "k", withPorts(udp(80)), withAnnotation(AnnotationLoadBalancerIPs, "192.0.2.1")), nil), "192.0.2.1")
+
+	_, err := ensure(c, shared("g", "k", withPorts(tcp(80)), withAnnotation(AnnotationLoadBalancerIPs, "192.0.2.1")), nil)
+	var inUse *ipam.InUseError
+	if !errors.As(err, &inUse) {
+		t.Fatalf("error %v, want an *InUseError", err)
+	}
+	if inUse.Holder != "default/a" || !slices.Equal(inUse.Overlap, []ipam.Port{{Protocol: "TCP", Number: 80}}) {
+		t.Errorf("InUseError = %+v", inUse)
+	}
+	if !strings.Contains(err.Error(), "ports 80/TCP overlap") {
+		t.Errorf("error %q", err)
+	}
+	_, err = ensure(c, testService("h", withPorts(tcp(8080)), withAnnotation(AnnotationLoadBalancerIPs, "192.0.2.1")), nil)
+	if !errors.As(err, &inUse) || inUse.HolderSharingKey != "k" {
+		t.Errorf("error %v, want an *InUseError from a holder with key k", err)
+	}
+	if got := holdersOf(c, netip.MustParseAddr("192.0.2.1")); !slices.Equal(got, []string{"default/a", "default/b", "default/f"}) {
+		t.Errorf("holders = %v", got)
+	}
+
+	// A sharer that changes its ports into a conflict moves; the others stay.
+	b2 := shared("b", "k", withPorts(tcp(80)), withStatus(addrs("192.0.2.1")...))
+	moved := mustEnsure(t, c, b2, nil)
+	if slices.Equal(moved, addrs("192.0.2.1")) {
+		t.Errorf("b kept 192.0.2.1 with ports overlapping a's")
+	}
+	expectVIPs(t, mustEnsure(t, c, a, nil), "192.0.2.1")
+
+	// The address becomes free only when the last sharer lets go.
+	release(c, a)
+	release(c, shared("f", "k"))
+	if got := holdersOf(c, netip.MustParseAddr("192.0.2.1")); len(got) != 0 {
+		t.Errorf("holders after release = %v", got)
+	}
+	expectVIPs(t, mustEnsure(t, c, testService("next"), nil), "192.0.2.1")
+
+	// externalTrafficPolicy Local: sharing needs the same pods.
+	l1 := shared("l1", "l", withPorts(tcp(80)), withLocal(map[string]string{"app": "x"}))
+	l2 := shared("l2", "l", withPorts(tcp(81)), withLocal(map[string]string{"app": "y"}))
+	l3 := shared("l3", "l", withPorts(tcp(82)), withLocal(map[string]string{"app": "x"}))
+	v1s := mustEnsure(t, c, l1, nil)
+	v2s := mustEnsure(t, c, l2, nil)
+	v3s := mustEnsure(t, c, l3, nil)
+	if slices.Equal(v1s, v2s) {
+		t.Errorf("Local Services with different selectors share %v", v1s)
+	}
+	if !slices.Equal(v1s, v3s) {
+		t.Errorf("Local Services with the same selector got %v and %v", v1s, v3s)
+	}
+}
+
+func TestAllocateExhausted(t *testing.T) {
+	c := newTestCloud(t, testPool("p", "192.0.2.1-192.0.2.2"))
+	a := testService("a")
+	expectVIPs(t, mustEnsure(t, c, a, nil), "192.0.2.1")
+	expectVIPs(t, mustEnsure(t, c, testService("b"), nil), "192.0.2.2")
+	for _, svc := range []*v1.Service{testService("c"), testService("c", withAnnotation(AnnotationPool, "p"))} {
+		_, err := ensure(c, svc, nil)
+		if err == nil {
+			t.Fatal("allocated from an exhausted pool")
+		}
+		if got, want := err.Error(), `pool "p" is exhausted: 2 of 2 IPv4 addresses in use`; got != want {
+			t.Errorf("error %q, want %q", got, want)
+		}
+		var exhausted *ipam.PoolExhaustedError
+		if !errors.As(err, &exhausted) || exhausted.Used != 2 || exhausted.Size.Int64() != 2 || exhausted.Pool != "p" {
+			t.Errorf("error %+v", err)
+		}
+		if len(heldBy(c, svc)) != 0 {
+			t.Error("holds an address")
+		}
+	}
+	// A full pool does not disturb the Services holding its addresses.
+	expectVIPs(t, mustEnsure(t, c, a, nil), "192.0.2.1")
+	release(c, a)
+	expectVIPs(t, mustEnsure(t, c, testService("c"), nil), "192.0.2.1")
+}
+
+func TestAllocateIdempotent(t *testing.T) {
+	c := newTestCloud(t, testPool("p", "192.0.2.0/28", "2001:db8::/120"))
+	a := testService("a", withFamilies(pds, v4, v6))
+	first := mustEnsure(t, c, a, nil)
+	expectVIPs(t, first, "192.0.2.1", "2001:db8::")
+	withStatus(first...)(a)
+	for range 5 {
+		expectVIPs(t, mustEnsure(t, c, a, nil), "192.0.2.1", "2001:db8::")
+	}
+	// Other Services coming and going do not move it.
+	b, d := testService("b"), testService("d")
+	mustEnsure(t, c, b, nil)
+	mustEnsure(t, c, d, nil)
+	release(c, b)
+	expectVIPs(t, mustEnsure(t, c, a, nil), "192.0.2.1", "2001:db8::")
+	expectVIPs(t, mustEnsure(t, c, d, nil), "192.0.2.3")
+	// Neither does an ensure before the status is written, nor a change of ports or sharing key.
+	expectVIPs(t, mustEnsure(t, c, testService("a", withFamilies(pds, v4, v6)), nil), "192.0.2.1", "2001:db8::")
+	a2 := testService("a", withFamilies(pds, v4, v6), withPorts(tcp(443), udp(443)), withAnnotation(AnnotationSharingKey, "k"), withStatus(first...))
+	expectVIPs(t, mustEnsure(t, c, a2, nil), "192.0.2.1", "2001:db8::")
+	// Dropping to single-stack releases the other family, and only that.
+	a3 := testService("a", withFamilies(ss, v4), withStatus(first...))
+	expectVIPs(t, mustEnsure(t, c, a3, nil), "192.0.2.1")
+	if h := holdersOf(c, netip.MustParseAddr("2001:db8::")); len(h) != 0 {
+		t.Errorf("IPv6 VIP still held by %v", h)
+	}
+}
+
+func TestAllocateKeepsVIPWhenPoolEdited(t *testing.T) {
+	c := newTestCloud(t, testPool("p", "192.0.2.1-192.0.2.4"))
+	a := testService("a")
+	b := testService("b", withAnnotation(AnnotationPool, "p"))
+	expectVIPs(t, mustEnsure(t, c, a, nil), "192.0.2.1")
+	expectVIPs(t, mustEnsure(t, c, b, nil), "192.0.2.2")
+
+	setPool(c, testPool("p", "192.0.2.3-192.0.2.6"))
+	for range 3 {
+		vips, err := ensure(c, a, nil)
+		if err != nil || len(vips) != 1 || vips[0].addr != netip.MustParseAddr("192.0.2.1") || vips[0].pool != "p" {
+			t.Fatalf("a after the edit: %+v, %v", vips, err)
+		}
+		expectVIPs(t, mustEnsure(t, c, b, nil), "192.0.2.2")
+	}
+	// The kept VIPs are not handed out again.
+	expectVIPs(t, mustEnsure(t, c, testService("c"), nil), "192.0.2.3")
+
+	// The pool is deleted and recreated elsewhere: still kept.
+	deletePool(c, "p")
+	setPool(c, testPool("p", "198.51.100.0/30"))
+	expectVIPs(t, mustEnsure(t, c, a, nil), "192.0.2.1")
+	expectVIPs(t, mustEnsure(t, c, b, nil), "192.0.2.2")
+
+	// The pool turns invalid: kept.
+	setPool(c, testPool("p", "garbage"))
+	expectVIPs(t, mustEnsure(t, c, a, nil), "192.0.2.1")
+	expectVIPs(t, mustEnsure(t, c, b, nil), "192.0.2.2")
+}
+
+// A Service naming pool p keeps a VIP that an edit removed from p, as the comment in
+// allocateFamily promises, even when another pool happens to contain the address.
+func TestAllocateKeepsVIPRemovedFromNamedPoolThatAnotherPoolContains(t *testing.T) {
+	q := testPool("q", "192.0.2.1-192.0.2.20")
+	q.Spec.Priority = 1
+	c := newTestCloud(t, testPool("p", "192.0.2.1-192.0.2.4"), q)
+	svc := testService("a", withAnnotation(AnnotationPool, "p"))
+	expectVIPs(t, mustEnsure(t, c, svc, nil), "192.0.2.1")
+
+	setPool(c, testPool("p", "192.0.2.3-192.0.2.4"))
+	withStatus(addrs("192.0.2.1")...)(svc)
+	for i := range 3 {
+		vips, err := ensure(c, svc, nil)
+		if err != nil {
+			t.Fatalf("ensure %d: %v", i, err)
+		}
+		if got := vipAddrs(vips); !slices.Equal(got, addrs("192.0.2.1")) {
+			t.Fatalf("ensure %d after the edit: VIP %v (pool %q), want 192.0.2.1 kept", i, got, vips[0].pool)
+		}
+	}
+}
+
+// A VIP in the Service's status that the allocator does not hold is taken back when free (see
+// allocate). A Service that names its pool must get it back too.
+func TestAllocateTakesBackStatusVIP(t *testing.T) {
+	for _, opts := range [][]svcOption{nil, {withAnnotation(AnnotationPool, "p")}} {
+		c := newTestCloud(t, testPool("p", "192.0.2.1-192.0.2.4"))
+		svc := testService("a", append(opts, withStatus(addrs("192.0.2.3")...))...)
+		vips, err := ensure(c, svc, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := vipAddrs(vips); !slices.Equal(got, addrs("192.0.2.3")) {
+			t.Errorf("annotations %v: VIP %v, want the status VIP 192.0.2.3 back", svc.Annotations, got)
+		}
+	}
+}
+
+func TestAllocateStatusVIPHeldByOtherIsNotTaken(t *testing.T) {
+	c := newTestCloud(t, testPool("p", "192.0.2.1-192.0.2.4"))
+	expectVIPs(t, mustEnsure(t, c, testService("owner"), nil), "192.0.2.1")
+	expectVIPs(t, mustEnsure(t, c, testService("a", withStatus(addrs("192.0.2.1")...)), nil), "192.0.2.2")
+}
+
+func TestAllocatePoolAnnotationMovesVIP(t *testing.T) {
+	c := newTestCloud(t, testPool("p", "192.0.2.1-192.0.2.4"), testPool("q", "198.51.100.1-198.51.100.4"))
+	svc := testService("a")
+	expectVIPs(t, mustEnsure(t, c, svc, nil), "192.0.2.1")
+
+	svc = testService("a", withAnnotation(AnnotationPool, "p"), withStatus(addrs("192.0.2.1")...))
+	expectVIPs(t, mustEnsure(t, c, svc, nil), "192.0.2.1") // already from p: stays
+
+	svc = testService("a", withAnnotation(AnnotationPool, "q"), withStatus(addrs("192.0.2.1")...))
+	vips, err := ensure(c, svc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vips) != 1 || vips[0].addr != netip.MustParseAddr("198.51.100.1") || vips[0].pool != "q" {
+		t.Errorf("vips = %+v, want 198.51.100.1 from q", vips)
+	}
+	if h := holdersOf(c, netip.MustParseAddr("192.0.2.1")); len(h) != 0 {
+		t.Errorf("old VIP held by %v", h)
+	}
+	if _, ok := c.allocatedFrom[netip.MustParseAddr("192.0.2.1")]; ok {
+		t.Error("allocatedFrom still records the released VIP")
+	}
+	withStatus(addrs("198.51.100.1")...)(svc)
+	expectVIPs(t, mustEnsure(t, c, svc, nil), "198.51.100.1")
+
+	// Removing the annotation asks for nothing: the VIP stays.
+	svc = testService("a", withStatus(addrs("198.51.100.1")...))
+	expectVIPs(t, mustEnsure(t, c, svc, nil), "198.51.100.1")
+
+	// A move into a full pool fails and keeps the old VIP.
+	mustEnsure(t, c, testService("f1", withAnnotation(AnnotationPool, "p")), nil)
+	mustEnsure(t, c, testService("f2", withAnnotation(AnnotationPool, "p")), nil)
+	mustEnsure(t, c, testService("f3", withAnnotation(AnnotationPool, "p")), nil)
+	mustEnsure(t, c, testService("f4", withAnnotation(AnnotationPool, "p")), nil)
+	svc = testService("a", withAnnotation(AnnotationPool, "p"), withStatus(addrs("198.51.100.1")...))
+	if _, err := ensure(c, svc, nil); err == nil {
+		t.Error("moved into a full pool")
+	}
+	expectVIPs(t, heldBy(c, svc), "198.51.100.1")
+}
+
+func TestAllocateNewObjectWithSameName(t *testing.T) {
+	c := newTestCloud(t, testPool("p", "192.0.2.1-192.0.2.8"))
+	old := testService("a", withUID("uid-1"), withAnnotation(AnnotationLoadBalancerIPs, "192.0.2.5"))
+	expectVIPs(t, mustEnsure(t, c, old, nil), "192.0.2.5")
+	renewed := testService("a", withUID("uid-2"))
+	expectVIPs(t, mustEnsure(t, c, renewed, nil), "192.0.2.1")
+	if h := holdersOf(c, netip.MustParseAddr("192.0.2.5")); len(h) != 0 {
+		t.Errorf("the old object's VIP is still held by %v", h)
+	}
+	if c.owners["default/a"] != "uid-2" {
+		t.Errorf("owner = %q", c.owners["default/a"])
+	}
+}
+
+// TestAllocateModel creates, re-ensures and deletes Services at random against several pools and
+// checks, after every step, that no address is held by Services with incompatible claims, that
+// the allocator holds exactly what each Service was given, and that a Service's VIPs never change
+// while its spec does not, whatever happens to other Services and to the pools.
+func TestAllocateModel(t *testing.T) {
+	for seed := uint64(1); seed <= 6; seed++ {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) { runAllocateModel(t, seed, 400) })
+	}
+}
+
+type modelService struct {
+	svc       *v1.Service
+	ns        *v1.Namespace
+	req       request
+	vips      []netip.Addr // sorted; nil until allocated
+	allocated bool
+}
+
+// keepsVIPs reports whether a re-ensure that returned got kept the Service's VIPs: the same set,
+// or for PreferDualStack a superset (the missing family is added once an address is free).
+func keepsVIPs(m *modelService, got []netip.Addr) bool {
+	if slices.Equal(got, m.vips) {
+		return true
+	}
+	if m.req.requireAll || len(got) != len(m.req.families) {
+		return false
+	}
+	for _, a := range m.vips {
+		if !slices.Contains(got, a) {
+			return false
+		}
+	}
+	return true
+}
+
+func runAllocateModel(t *testing.T, seed uint64, steps int) {
+	rng := rand.New(rand.NewPCG(seed, seed*7919))
+	manual := testPool("manual", "10.0.2.1-10.0.2.4", "2001:db8:2::/126")
+	manual.Spec.AutoAssign = boolPtr(false)
+	v6pool := testPool("v6", "2001:db8::/125")
+	v6pool.Spec.Priority = 1
+	prodOnly := testPool("prod-only", "10.0.3.1-10.0.3.3")
+	prodOnly.Spec.Priority = -1
+	prodOnly.Spec.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"env": "prod"}}
+	editable := func() *v1alpha1.IPPool {
+		return testPool("b", fmt.Sprintf("10.0.1.1-10.0.1.%d", 2+rng.IntN(7)))
+	}
+	c := newTestCloud(t, testPool("a", "10.0.0.0/29"), editable(), manual, v6pool, prodOnly)
+	namespaces := map[string]*v1.Namespace{
+		"default": {ObjectMeta: metav1.ObjectMeta{Name: "default"}},
+		"prod":    {ObjectMeta: metav1.ObjectMeta{Name: "prod", Labels: map[string]string{"env": "prod"}}},
+	}
+	requestable := []string{"10.0.0.3", "10.0.1.2", "10.0.2.2", "10.0.3.1", "10.0.9.9"}
+	allPorts := []v1.ServicePort{tcp(80), tcp(443), udp(53), tcp(53)}
+
+	services := map[string]*modelService{}
+	uid := 0
+	var stats struct{ fresh, failed, reensured, grown, deleted, edits, maxShared int }
+	defer func() { t.Logf("seed %d: %+v", seed, stats) }()
+	newService := func(name string) *v1.Service {
+		uid++
+		var opts []svcOption
+		ns := "default"
+		if rng.IntN(3) == 0 {
+			ns = "prod"
+		}
+		opts = append(opts, withNamespace(ns), withUID(fmt.Sprint("uid-", uid)))
+		v4only := false
+		switch r := rng.IntN(20); {
+		case r < 11:
+			v4only = true
+		case r < 13:
+			opts = append(opts, withFamilies(ss, v6))
+		case r < 16:
+			opts = append(opts, withFamilies(pds, v4, v6))
+		case r < 18:
+			opts = append(opts, withFamilies(rds, v4, v6))
+		default:
+			opts = append(opts, withFamilies(rds, v6, v4))
+		}
+		switch rng.IntN(4) {
+		case 0:
+			opts = append(opts, withAnnotation(AnnotationSharingKey, "k1"))
+		case 1:
+			opts = append(opts, withAnnotation("metallb.io/allow-shared-ip", "k2"))
+		}
+		var ports []v1.ServicePort
+		for _, p := range allPorts {
+			if rng.IntN(2) == 0 {
+				ports = append(ports, p)
+			}
+		}
+		if len(ports) == 0 {
+			ports = allPorts[:1]
+		}
+		opts = append(opts, withPorts(ports...))
+		if rng.IntN(5) == 0 {
+			opts = append(opts, withLocal(map[string]string{"app": []string{"x", "y"}[rng.IntN(2)]}))
+		}
+		switch rng.IntN(10) {
+		case 0, 1:
+			opts = append(opts, withAnnotation(AnnotationPool, "manual"))
+		case 2:
+			opts = append(opts, withAnnotation(AnnotationPool, "b"))
+		}
+		if v4only && rng.IntN(6) == 0 {
+			ip := requestable[rng.IntN(len(requestable))]
+			if rng.IntN(2) == 0 {
+				opts = append(opts, withLoadBalancerIP(ip))
+			} else {
+				opts = append(opts, withAnnotation(AnnotationLoadBalancerIPs, ip))
+			}
+		}
+		return testService(name, opts...)
+	}
+
+	check := func(step int, what string) {
+		t.Helper()
+		holders := map[netip.Addr][]*modelService{}
+		for key, m := range services {
+			held := heldBy(c, m.svc)
+			if !slices.Equal(held, m.vips) {
+				t.Fatalf("step %d (%s): %s holds %v, was given %v", step, what, key, held, m.vips)
+			}
+			for _, a := range m.vips {
+				holders[a] = append(holders[a], m)
+			}
+			if m.allocated && c.owners[key] != m.svc.UID {
+				t.Fatalf("step %d (%s): owner of %s is %q, want %q", step, what, key, c.owners[key], m.svc.UID)
+			}
+		}
+		for addr, ms := range holders {
+			stats.maxShared = max(stats.maxShared, len(ms))
+			var names []string
+			for _, m := range ms {
+				names = append(names, serviceKey(m.svc))
+			}
+			slices.Sort(names)
+			if got := holdersOf(c, addr); !slices.Equal(got, names) {
+				t.Fatalf("step %d (%s): %s held by %v in the allocator, %v in the model", step, what, addr, got, names)
+			}
+			for i, x := range ms {
+				for _, y := range ms[i+1:] {
+					if err := ipam.Compatible(x.req.claim, y.req.claim); err != nil {
+						t.Fatalf("step %d (%s): %s shared by incompatible %s and %s: %v", step, what, addr, serviceKey(x.svc), serviceKey(y.svc), err)
+					}
+					if err := ipam.Compatible(y.req.claim, x.req.claim); err != nil {
+						t.Fatalf("step %d (%s): %s shared by incompatible %s and %s: %v", step, what, addr, serviceKey(y.svc), serviceKey(x.svc), err)
+					}
+				}
+			}
+		}
+	}
+
+	// checkFresh checks a first allocation against the Service's request.
+	checkFresh := func(step int, m *modelService, vips []vip) {
+		t.Helper()
+		key := serviceKey(m.svc)
+		var families []ipam.Family
+		for _, v := range vips {
+			f := ipam.FamilyOf(v.addr)
+			if slices.Contains(families, f) {
+				t.Fatalf("step %d: %s got two %v VIPs: %+v", step, key, f, vips)
+			}
+			families = append(families, f)
+			if !slices.Contains(m.req.families, f) {
+				t.Fatalf("step %d: %s got %s, families %v", step, key, v.addr, m.req.families)
+			}
+			if want, ok := m.req.requested[f]; ok && want != v.addr {
+				t.Fatalf("step %d: %s requested %s, got %s", step, key, want, v.addr)
+			}
+			p, ok := c.pools[v.pool]
+			if !ok || p.addresses == nil || !p.addresses.Contains(v.addr) {
+				t.Fatalf("step %d: %s got %s from pool %q, which does not contain it", step, key, v.addr, v.pool)
+			}
+			if ok, why := p.selects(m.svc, m.ns); !ok {
+				t.Fatalf("step %d: %s got %s from pool %q: %s", step, key, v.addr, v.pool, why)
+			}
+			if m.req.pool != "" && v.pool != m.req.pool {
+				t.Fatalf("step %d: %s names pool %q, got %s from %q", step, key, m.req.pool, v.addr, v.pool)
+			}
+			if _, requested := m.req.requested[f]; !requested && m.req.pool == "" && !p.autoAssign {
+				t.Fatalf("step %d: %s got %s from autoAssign: false pool %q", step, key, v.addr, v.pool)
+			}
+		}
+		if m.req.requireAll && len(vips) != len(m.req.families) {
+			t.Fatalf("step %d: %s requires %v, got %+v", step, key, m.req.families, vips)
+		}
+	}
+
+	names := make([]string, 50)
+	for i := range names {
+		names[i] = fmt.Sprintf("s%02d", i)
+	}
+	for step := range steps {
+		name := names[rng.IntN(len(names))]
+		var key string
+		for k, m := range services {
+			if m.svc.Name == name {
+				key = k
+			}
+		}
+		m := services[key]
+		switch r := rng.IntN(20); {
+		case r == 0:
+			setPool(c, editable())
+			stats.edits++
+			check(step, "pool b edited")
+			continue
+		case m == nil:
+			svc := newService(name)
+			req, err := parseRequest(svc)
+			if err != nil {
+				t.Fatalf("step %d: generated an invalid Service: %v", step, err)
+			}
+			m = &modelService{svc: svc, ns: namespaces[svc.Namespace], req: req}
+			services[serviceKey(svc)] = m
+		case r < 6:
+			released := release(c, m.svc)
+			if !slices.Equal(released, m.vips) {
+				t.Fatalf("step %d: released %v, held %v", step, released, m.vips)
+			}
+			delete(services, key)
+			stats.deleted++
+			check(step, "delete "+key)
+			continue
+		}
+
+		// Ensure, with the status the service controller would have written.
+		withStatus(m.vips...)(m.svc)
+		vips, err := ensure(c, m.svc, m.ns)
+		key = serviceKey(m.svc)
+		switch {
+		case err != nil && m.allocated:
+			t.Fatalf("step %d: re-ensuring %s (holding %v) failed: %v", step, key, m.vips, err)
+		case err != nil:
+			stats.failed++
+			if held := heldBy(c, m.svc); len(held) != 0 {
+				t.Fatalf("step %d: failed allocation of %s holds %v: %v", step, key, held, err)
+			}
+		case m.allocated:
+			got := vipAddrs(vips)
+			slices.SortFunc(got, netip.Addr.Compare)
+			if !keepsVIPs(m, got) {
+				t.Fatalf("step %d: %s moved from %v to %v without a spec change", step, key, m.vips, got)
+			}
+			stats.reensured++
+			if len(got) > len(m.vips) {
+				stats.grown++
+			}
+			m.vips = got
+		default:
+			checkFresh(step, m, vips)
+			stats.fresh++
+			m.vips = vipAddrs(vips)
+			slices.SortFunc(m.vips, netip.Addr.Compare)
+			m.allocated = true
+		}
+		check(step, "ensure "+key)
+	}
+
+	// Finally every Service is ensured once more and still holds the same VIPs; then all are
+	// deleted and nothing stays held.
+	for key, m := range services {
+		withStatus(m.vips...)(m.svc)
+		vips, err := ensure(c, m.svc, m.ns)
+		if m.allocated {
+			got := vipAddrs(vips)
+			slices.SortFunc(got, netip.Addr.Compare)
+			if err != nil || !keepsVIPs(m, got) {
+				t.Fatalf("final ensure of %s: %v, %v; want %v", key, got, err, m.vips)
+			}
+		}
+	}
+	for _, m := range services {
+		release(c, m.svc)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, name := range c.alloc.PoolNames() {
+		if u := c.alloc.Usage(name); u.Used4 != 0 || u.Used6 != 0 {
+			t.Errorf("pool %s still has %d+%d used addresses", name, u.Used4, u.Used6)
+		}
+	}
+	if len(c.allocatedFrom) != 0 {
+		t.Errorf("allocatedFrom not emptied: %v", c.allocatedFrom)
+	}
+}
