@@ -67,7 +67,7 @@ func (c *Cloud) EnsureLoadBalancer(ctx context.Context, _ string, svc *v1.Servic
 	if err != nil {
 		return nil, err
 	}
-	logger.V(2).Info("Ensured VIPs", "vips", vips)
+	logger.V(2).Info("Ensured VIPs", "vips", vipStrings(vips))
 	if err := c.annotateAllocatedPool(ctx, svc, vips); err != nil {
 		return nil, err
 	}
@@ -375,4 +375,12 @@ func loadBalancerStatus(svc *v1.Service, vips []vip) *v1.LoadBalancerStatus {
 		status.Ingress = append(status.Ingress, v1.LoadBalancerIngress{IP: v.addr.String(), IPMode: &mode})
 	}
 	return status
+}
+
+func vipStrings(vips []vip) []string {
+	out := make([]string, len(vips))
+	for i, v := range vips {
+		out[i] = v.addr.String() + " (pool " + v.pool + ")"
+	}
+	return out
 }
