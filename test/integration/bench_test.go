@@ -240,7 +240,6 @@ func reportPercentiles(b *testing.B, lat []time.Duration) {
 	b.ReportMetric(float64(len(lat)), "services")
 }
 
-
 // benchService is a LoadBalancer Service without node ports: the 2768 ports of the default
 // NodePort range would cap the benchmark, and a VIP-mode load balancer does not need them.
 func benchService(ns, name string) *v1.Service {
