@@ -1,0 +1,166 @@
+package announcer
+
+import (
+	"maps"
+	"net/netip"
+	"slices"
+	"strings"
+
+	v1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/baremetal-dev/cloud-provider-baremetal/announcer/election"
+	"github.com/baremetal-dev/cloud-provider-baremetal/api/v1alpha1"
+)
+
+// annotationAllocatedPool is written by the cloud-controller-manager: the pool of each VIP, in
+// status order. The announcer reads it to find the VIP's announcement settings.
+const annotationAllocatedPool = "baremetal.dev/allocated-pool"
+
+// vipInfo is one VIP to announce at layer 2, with what the announcer needs beyond the election.
+type vipInfo struct {
+	election.VIP
+	// Services using the VIP ("namespace/name"), sorted: they get the ownership events.
+	Services []string
+	// Pool the VIP came from ("" if unknown).
+	Pool string
+	// Interfaces to answer on; empty means the interface holding the node's IP.
+	Interfaces []string
+}
+
+// labelSelector adapts a Kubernetes selector to election.Selector.
+type labelSelector struct{ labels.Selector }
+
+func (s labelSelector) Matches(l map[string]string) bool { return s.Selector.Matches(labels.Set(l)) }
+
+// desiredVIPs lists the VIPs to announce at layer 2: those of load-balanced Services served by
+// this provider that have a ready or serving endpoint, with their candidate nodes
+// (externalTrafficPolicy: Local) and their pool's settings. It is pure: objects in, VIPs out.
+func desiredVIPs(services []*v1.Service, endpointSlices []*discoveryv1.EndpointSlice, pools map[string]*v1alpha1.IPPool) []vipInfo {
+	slicesByService := map[string][]*discoveryv1.EndpointSlice{}
+	for _, es := range endpointSlices {
+		name := es.Labels[discoveryv1.LabelServiceName]
+		if name == "" {
+			continue
+		}
+		key := es.Namespace + "/" + name
+		slicesByService[key] = append(slicesByService[key], es)
+	}
+
+	byAddr := map[netip.Addr]*vipInfo{}
+	// candidates per VIP: intersection over the Local Services using it.
+	local := map[netip.Addr]map[string]bool{}
+	for _, svc := range services {
+		if svc.Spec.Type != v1.ServiceTypeLoadBalancer || svc.Spec.LoadBalancerClass != nil {
+			continue
+		}
+		key := svc.Namespace + "/" + svc.Name
+		nodes, serving := servingNodes(slicesByService[key])
+		if !serving {
+			continue
+		}
+		poolNames := strings.Split(svc.Annotations[annotationAllocatedPool], ",")
+		for i, ing := range svc.Status.LoadBalancer.Ingress {
+			addr, err := netip.ParseAddr(ing.IP)
+			if err != nil || addr.Zone() != "" {
+				continue
+			}
+			poolName := ""
+			if i < len(poolNames) {
+				poolName = strings.TrimSpace(poolNames[i])
+			}
+			l2, ok := l2Settings(pools[poolName])
+			if !ok {
+				continue
+			}
+			info, seen := byAddr[addr]
+			if !seen {
+				info = &vipInfo{VIP: election.VIP{Addr: addr}, Pool: poolName}
+				if l2 != nil {
+					info.Interfaces = slices.Clone(l2.Interfaces)
+					if sel, err := selector(l2.NodeSelector); err == nil && sel != nil {
+						info.NodeSelector = labelSelector{sel}
+					} else if err != nil {
+						// A selector that does not parse selects nothing, rather than everything.
+						info.NodeSelector = labelSelector{labels.Nothing()}
+					}
+				}
+				byAddr[addr] = info
+			}
+			info.Services = append(info.Services, key)
+			if svc.Spec.ExternalTrafficPolicy == v1.ServiceExternalTrafficPolicyLocal {
+				if prev, ok := local[addr]; ok {
+					for n := range prev {
+						if !nodes[n] {
+							delete(prev, n)
+						}
+					}
+				} else {
+					local[addr] = maps.Clone(nodes)
+				}
+			}
+		}
+	}
+	out := make([]vipInfo, 0, len(byAddr))
+	for addr, info := range byAddr {
+		if c, ok := local[addr]; ok {
+			info.Candidates = c
+		}
+		slices.Sort(info.Services)
+		out = append(out, *info)
+	}
+	slices.SortFunc(out, func(a, b vipInfo) int { return a.Addr.Compare(b.Addr) })
+	return out
+}
+
+// servingNodes reports whether any endpoint is ready or serving, and on which nodes.
+func servingNodes(endpointSlices []*discoveryv1.EndpointSlice) (map[string]bool, bool) {
+	nodes := map[string]bool{}
+	serving := false
+	for _, es := range endpointSlices {
+		for _, ep := range es.Endpoints {
+			ready := ep.Conditions.Ready == nil || *ep.Conditions.Ready
+			if !ready && (ep.Conditions.Serving == nil || !*ep.Conditions.Serving) {
+				continue
+			}
+			serving = true
+			if ep.NodeName != nil {
+				nodes[*ep.NodeName] = true
+			}
+		}
+	}
+	return nodes, serving
+}
+
+// l2Settings returns the pool's layer-2 settings and whether the pool is announced at layer 2.
+// An unknown pool (deleted, or the annotation not written yet) is announced with the defaults:
+// its Services keep their VIPs, so they must keep working.
+func l2Settings(pool *v1alpha1.IPPool) (*v1alpha1.L2Announce, bool) {
+	if pool == nil || pool.Spec.Announce == nil {
+		return nil, true
+	}
+	if pool.Spec.Announce.L2 == nil {
+		return nil, false
+	}
+	return pool.Spec.Announce.L2, true
+}
+
+func selector(s *metav1.LabelSelector) (labels.Selector, error) {
+	if s == nil {
+		return nil, nil
+	}
+	return metav1.LabelSelectorAsSelector(s)
+}
+
+// electionNode translates a Node; healthy comes from the failure detector.
+func electionNode(n *v1.Node, healthy bool) election.Node {
+	en := election.Node{Name: n.Name, Labels: n.Labels, Unschedulable: n.Spec.Unschedulable, Healthy: healthy}
+	for _, c := range n.Status.Conditions {
+		if c.Type == v1.NodeNetworkUnavailable && c.Status == v1.ConditionTrue {
+			en.NetworkUnavailable = true
+		}
+	}
+	return en
+}

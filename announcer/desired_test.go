@@ -1,0 +1,195 @@
+package announcer
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+
+	v1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/baremetal-dev/cloud-provider-baremetal/api/v1alpha1"
+)
+
+func svc(name string, policy v1.ServiceExternalTrafficPolicy, pools string, ips ...string) *v1.Service {
+	s := &v1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name, Annotations: map[string]string{annotationAllocatedPool: pools}},
+		Spec:       v1.ServiceSpec{Type: v1.ServiceTypeLoadBalancer, ExternalTrafficPolicy: policy},
+	}
+	for _, ip := range ips {
+		s.Status.LoadBalancer.Ingress = append(s.Status.LoadBalancer.Ingress, v1.LoadBalancerIngress{IP: ip})
+	}
+	return s
+}
+
+type ep struct {
+	node           string
+	ready, serving *bool
+}
+
+func slice(service string, eps ...ep) *discoveryv1.EndpointSlice {
+	es := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{
+		Namespace: "default", Name: service + "-x", Labels: map[string]string{discoveryv1.LabelServiceName: service},
+	}}
+	for _, e := range eps {
+		node := e.node
+		es.Endpoints = append(es.Endpoints, discoveryv1.Endpoint{NodeName: &node, Conditions: discoveryv1.EndpointConditions{Ready: e.ready, Serving: e.serving}})
+	}
+	return es
+}
+
+func b(v bool) *bool { return &v }
+
+func TestDesiredVIPs(t *testing.T) {
+	l2Pool := &v1alpha1.IPPool{ObjectMeta: metav1.ObjectMeta{Name: "l2"}, Spec: v1alpha1.IPPoolSpec{Announce: &v1alpha1.Announce{L2: &v1alpha1.L2Announce{
+		Interfaces:   []string{"eth1"},
+		NodeSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"edge": "true"}},
+	}}}}
+	bgpPool := &v1alpha1.IPPool{ObjectMeta: metav1.ObjectMeta{Name: "bgp"}, Spec: v1alpha1.IPPoolSpec{Announce: &v1alpha1.Announce{BGP: &v1alpha1.BGPAnnounce{}}}}
+	pools := map[string]*v1alpha1.IPPool{"l2": l2Pool, "bgp": bgpPool, "default": {ObjectMeta: metav1.ObjectMeta{Name: "default"}}}
+	cluster, local := v1.ServiceExternalTrafficPolicyCluster, v1.ServiceExternalTrafficPolicyLocal
+
+	classed := svc("classed", cluster, "default", "198.18.0.9")
+	classed.Spec.LoadBalancerClass = ptr("other.example/lb")
+	nodePort := svc("nodeport", cluster, "default", "198.18.0.10")
+	nodePort.Spec.Type = v1.ServiceTypeNodePort
+
+	got := desiredVIPs(
+		[]*v1.Service{
+			svc("web", cluster, "default", "198.18.0.1"),
+			svc("no-endpoints", cluster, "default", "198.18.0.2"),
+			svc("not-ready", cluster, "default", "198.18.0.3"),
+			svc("terminating-serving", cluster, "default", "198.18.0.4"),
+			svc("local", local, "default", "198.18.0.5"),
+			svc("dual", cluster, "default,default", "198.18.0.6", "2001:db8::6"),
+			svc("on-bgp", cluster, "bgp", "198.18.0.7"),
+			svc("on-l2", cluster, "l2", "198.18.0.8"),
+			classed, nodePort,
+			svc("pending", cluster, ""),
+			svc("share-a", local, "default", "198.18.0.11"),
+			svc("share-b", local, "default", "198.18.0.11"),
+			svc("unknown-pool", cluster, "deleted-pool", "198.18.0.12"),
+		},
+		[]*discoveryv1.EndpointSlice{
+			slice("web", ep{node: "n1"}),
+			slice("not-ready", ep{node: "n1", ready: b(false)}),
+			slice("terminating-serving", ep{node: "n1", ready: b(false), serving: b(true)}),
+			slice("local", ep{node: "n2"}, ep{node: "n3"}, ep{node: "n1", ready: b(false)}),
+			slice("dual", ep{node: "n1"}),
+			slice("on-bgp", ep{node: "n1"}),
+			slice("on-l2", ep{node: "n1"}),
+			slice("classed", ep{node: "n1"}),
+			slice("nodeport", ep{node: "n1"}),
+			slice("share-a", ep{node: "n1"}, ep{node: "n2"}),
+			slice("share-b", ep{node: "n2"}, ep{node: "n3"}),
+			slice("unknown-pool", ep{node: "n1"}),
+		},
+		pools,
+	)
+	want := map[string]struct {
+		services   []string
+		candidates []string // nil = any
+		interfaces []string
+		selector   bool
+	}{
+		"198.18.0.1":  {services: []string{"default/web"}},
+		"198.18.0.4":  {services: []string{"default/terminating-serving"}},
+		"198.18.0.5":  {services: []string{"default/local"}, candidates: []string{"n2", "n3"}},
+		"198.18.0.6":  {services: []string{"default/dual"}},
+		"2001:db8::6": {services: []string{"default/dual"}},
+		"198.18.0.8":  {services: []string{"default/on-l2"}, interfaces: []string{"eth1"}, selector: true},
+		"198.18.0.11": {services: []string{"default/share-a", "default/share-b"}, candidates: []string{"n2"}},
+		"198.18.0.12": {services: []string{"default/unknown-pool"}},
+	}
+	if len(got) != len(want) {
+		var addrs []string
+		for _, v := range got {
+			addrs = append(addrs, v.Addr.String())
+		}
+		t.Fatalf("got VIPs %v, want %d of them", addrs, len(want))
+	}
+	for _, v := range got {
+		w, ok := want[v.Addr.String()]
+		if !ok {
+			t.Errorf("unexpected VIP %s", v.Addr)
+			continue
+		}
+		if !slices.Equal(v.Services, w.services) {
+			t.Errorf("%s: services %v, want %v", v.Addr, v.Services, w.services)
+		}
+		var cands []string
+		for n, ok := range v.Candidates {
+			if ok {
+				cands = append(cands, n)
+			}
+		}
+		slices.Sort(cands)
+		if (v.Candidates == nil) != (w.candidates == nil) || !slices.Equal(cands, w.candidates) {
+			t.Errorf("%s: candidates %v (nil %v), want %v", v.Addr, cands, v.Candidates == nil, w.candidates)
+		}
+		if !slices.Equal(v.Interfaces, w.interfaces) {
+			t.Errorf("%s: interfaces %v, want %v", v.Addr, v.Interfaces, w.interfaces)
+		}
+		if (v.NodeSelector != nil) != w.selector {
+			t.Errorf("%s: node selector set = %v, want %v", v.Addr, v.NodeSelector != nil, w.selector)
+		}
+		if w.selector && (v.NodeSelector.Matches(map[string]string{"edge": "false"}) || !v.NodeSelector.Matches(map[string]string{"edge": "true"})) {
+			t.Errorf("%s: node selector does not follow the pool's l2.nodeSelector", v.Addr)
+		}
+	}
+	// The local Service's candidate set is a copy per VIP: later intersections never alias.
+	for i := 1; i < len(got); i++ {
+		if got[i-1].Addr.Compare(got[i].Addr) >= 0 {
+			t.Errorf("VIPs not sorted: %s before %s", got[i-1].Addr, got[i].Addr)
+		}
+	}
+}
+
+func TestElectionNode(t *testing.T) {
+	n := &v1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1", Labels: map[string]string{"a": "b"}}, Spec: v1.NodeSpec{Unschedulable: true},
+		Status: v1.NodeStatus{Conditions: []v1.NodeCondition{{Type: v1.NodeNetworkUnavailable, Status: v1.ConditionTrue}}}}
+	en := electionNode(n, true)
+	if en.Name != "n1" || !en.Unschedulable || !en.NetworkUnavailable || !en.Healthy || en.Labels["a"] != "b" {
+		t.Errorf("electionNode = %+v", en)
+	}
+}
+
+func TestNodeIP(t *testing.T) {
+	n := &v1.Node{Status: v1.NodeStatus{Addresses: []v1.NodeAddress{
+		{Type: v1.NodeHostName, Address: "h"},
+		{Type: v1.NodeInternalIP, Address: "2001:db8::11"},
+		{Type: v1.NodeInternalIP, Address: "198.18.0.11"},
+	}}}
+	if got, ok := nodeIP(n); !ok || got != netip.MustParseAddr("198.18.0.11") {
+		t.Errorf("nodeIP = %v %v, want the IPv4 InternalIP", got, ok)
+	}
+	if _, ok := nodeIP(&v1.Node{}); ok {
+		t.Error("nodeIP found an address on a node without any")
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.NodeName = "n1"
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("defaults with a node name: %v", err)
+	}
+	bad := cfg
+	bad.NodeName = ""
+	bad.FailureTimeout = bad.HeartbeatInterval
+	bad.JoinGrace = 0
+	err := bad.Validate()
+	if err == nil {
+		t.Fatal("a bad config validated")
+	}
+	for _, want := range []string{"node name", "failure timeout", "join grace"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+

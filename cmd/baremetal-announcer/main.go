@@ -1,0 +1,53 @@
+// Command baremetal-announcer runs on every node (a host-network DaemonSet) and makes the LAN
+// deliver the VIPs this node owns: it answers ARP and NDP for them and hands them over within a
+// fraction of a second when their owner fails.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"k8s.io/klog/v2"
+
+	"github.com/baremetal-dev/cloud-provider-baremetal/announcer"
+)
+
+func main() {
+	cfg := announcer.DefaultConfig()
+	fs := flag.NewFlagSet("baremetal-announcer", flag.ExitOnError)
+	fs.StringVar(&cfg.NodeName, "node-name", os.Getenv("NODE_NAME"), "this node's name (default $NODE_NAME)")
+	fs.StringVar(&cfg.Kubeconfig, "kubeconfig", "", "kubeconfig path; empty = in-cluster configuration")
+	port := fs.Uint("heartbeat-port", uint(cfg.HeartbeatPort), "UDP port for heartbeats between announcers")
+	fs.DurationVar(&cfg.HeartbeatInterval, "heartbeat-interval", cfg.HeartbeatInterval, "how often each announcer sends a heartbeat to the others")
+	fs.DurationVar(&cfg.FailureTimeout, "failure-timeout", cfg.FailureTimeout, "a peer silent this long is dead and its VIPs move")
+	fs.DurationVar(&cfg.JoinGrace, "join-grace", cfg.JoinGrace, "how long a starting node listens before it may own VIPs")
+	fs.StringVar(&cfg.MetricsAddr, "metrics-bind-address", cfg.MetricsAddr, "address of the Prometheus /metrics endpoint; empty disables it")
+	fs.IntVar(&cfg.BurstCount, "gratuitous-count", cfg.BurstCount, "gratuitous ARPs / unsolicited NAs sent on takeover")
+	fs.DurationVar(&cfg.BurstInterval, "gratuitous-interval", cfg.BurstInterval, "spacing of the takeover packets")
+	fs.DurationVar(&cfg.Refresh, "refresh-interval", cfg.Refresh, "resend one gratuitous packet per owned VIP this often (switch FDB ageing)")
+	klog.InitFlags(fs)
+	_ = fs.Parse(os.Args[1:])
+	if *port > 65535 {
+		fmt.Fprintf(os.Stderr, "--heartbeat-port %d is not a port\n", *port)
+		os.Exit(2)
+	}
+	cfg.HeartbeatPort = uint16(*port)
+
+	app, err := announcer.New(cfg)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "baremetal-announcer: %v\n", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if err := app.Run(ctx); err != nil {
+		klog.ErrorS(err, "Announcer failed")
+		klog.Flush()
+		os.Exit(1)
+	}
+	klog.Flush()
+}
