@@ -403,9 +403,12 @@ func (a *App) reconcile(ctx context.Context, lister objectLister) {
 		if v.Addr.Is6() {
 			protocol = "NDP"
 		}
+		// The claim carries the view the node has now, not the one it took the VIP with: after a
+		// partition heals, the side that sees more nodes keeps the VIP, so it never moves back to
+		// a node that was cut off.
 		o := &owned{view: healthy, iface: iface, protocol: protocol, services: v.Services}
 		if prev, ok := a.owned[v.Addr]; ok {
-			o.view, o.announced = prev.view, prev.announced && slices.Equal(prev.services, v.Services)
+			o.announced = prev.announced && slices.Equal(prev.services, v.Services)
 		}
 		next[v.Addr] = o
 	}
