@@ -7,6 +7,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
 
 what=${1:-all}
+# The privileged tests (speakers, e2e) use arping, ndisc6, nftables... from Debian.
+hack/install-deps.sh lab
 unit_packages() { go list ./... | grep -v '/test/'; }
 
 if [ "$what" = all ] || [ "$what" = unit ]; then

@@ -1,0 +1,129 @@
+package ndpspeaker
+
+import (
+	"bytes"
+	"encoding/binary"
+	"net"
+	"net/netip"
+	"testing"
+
+	"github.com/mdlayher/ndp"
+)
+
+// FuzzHandleFrame feeds arbitrary frames to the frame handler: it must never panic, must account
+// for every frame exactly once, and may only ever write a valid advertisement from our MAC and
+// from an owned VIP, for that VIP (never for a removed or foreign address).
+func FuzzHandleFrame(f *testing.F) {
+	removed := netip.MustParseAddr("2001:db8::102")
+	f.Add(solicit(vip))
+	f.Add(solicit(otherVIP))
+	f.Add(solicit(removed))
+	f.Add(solicit(netip.MustParseAddr("2001:db8::1")))
+	f.Add(ipv6Frame(ourMAC, peerMAC, peerLL, vip, 255, nsBody(vip, nil)))
+	f.Add(ipv6Frame(vipGroupM, peerMAC, netip.IPv6Unspecified(), vipGroup, 255, nsBody(vip, nil)))
+	f.Add(ipv6Frame(allNodesMAC, peerMAC, vip, allNodes, 255, naBody(vip, 0x20, peerMAC)))
+	f.Add(ipv6Frame(vipGroupM, peerMAC, peerLL, vipGroup, 255, append(nsBody(vip, peerMAC), 14, 1, 1, 2, 3, 4, 5, 6)))
+	f.Add(ipv6Frame(vipGroupM, peerMAC, peerLL, vipGroup, 255, append(nsBody(vip, peerMAC), 5, 1, 0, 0, 0, 0, 5, 220)))
+	f.Add(ipv6Frame(vipGroupM, peerMAC, peerLL, vipGroup, 255, append(nsBody(vip, peerMAC), 200, 2, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14)))
+	f.Add(ipv6Frame(vipGroupM, peerMAC, peerLL, vipGroup, 255, append(nsBody(vip, peerMAC), 31, 2, 0, 0, 0, 0, 0, 60, 3, 'f', 'o', 'o', 0, 0, 0, 0)))
+	f.Add(goldenReply)
+	f.Add(goldenUnsolicited)
+	f.Add(solicit(vip)[:60])
+	f.Add([]byte{})
+
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		checkHandleFrame(t, frame, removed)
+		// Random bytes almost never carry a valid checksum: also try the frame with its checksum
+		// fixed, so that the fuzzer reaches the parser behind it.
+		if fixed, ok := fixChecksum(frame); ok {
+			checkHandleFrame(t, fixed, removed)
+		}
+	})
+}
+
+// fixChecksum returns a copy of frame with a correct ICMPv6 checksum, if frame is long enough to
+// hold one where its IPv6 header says.
+func fixChecksum(frame []byte) ([]byte, bool) {
+	if len(frame) < 14+40+4 {
+		return nil, false
+	}
+	b := bytes.Clone(frame)
+	ip := b[14:]
+	pl := int(binary.BigEndian.Uint16(ip[4:6]))
+	if pl < 4 || 40+pl > len(ip) {
+		return nil, false
+	}
+	icmp := ip[40 : 40+pl]
+	src, dst := netip.AddrFrom16([16]byte(ip[8:24])), netip.AddrFrom16([16]byte(ip[24:40]))
+	binary.BigEndian.PutUint16(icmp[2:], 0)
+	binary.BigEndian.PutUint16(icmp[2:], testChecksum(src, dst, icmp))
+	return b, true
+}
+
+// checkHandleFrame handles frame on a fresh speaker that owns vip and otherVIP (and owned removed
+// before) and checks what it wrote.
+func checkHandleFrame(t *testing.T, frame []byte, removed netip.Addr) {
+	t.Helper()
+	conn := newFakeConn()
+	s, err := New(Config{Interface: &net.Interface{HardwareAddr: ourMAC}}, conn, newFakeGroups())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Set([]netip.Addr{vip, removed})
+	s.Set([]netip.Addr{vip, otherVIP})
+	owned := map[netip.Addr]bool{vip: true, otherVIP: true}
+
+	in := bytes.Clone(frame)
+	s.handleFrame(frame)
+	if !bytes.Equal(in, frame) {
+		t.Fatal("handleFrame modified its input")
+	}
+
+	st := s.Stats()
+	if st.Received != 1 || st.Malformed+st.Ignored+st.RepliesSent+st.SendErrors != 1 {
+		t.Fatalf("frame not accounted for exactly once: %+v", st)
+	}
+	if st.GratuitousSent != 0 {
+		t.Fatalf("advertisement sent without Run: %+v", st)
+	}
+	if uint64(len(conn.out)) != st.RepliesSent {
+		t.Fatalf("%d frames written, %d replies counted", len(conn.out), st.RepliesSent)
+	}
+	for len(conn.out) > 0 {
+		w := <-conn.out
+		b := w.frame
+		if len(b) < 14+40+24 || !bytes.Equal(b[6:12], ourMAC) || binary.BigEndian.Uint16(b[12:14]) != 0x86dd {
+			t.Fatalf("not an IPv6 frame from our MAC: % x", b)
+		}
+		if b[20] != 58 || b[21] != 255 {
+			t.Fatalf("not ICMPv6 with hop limit 255: % x", b)
+		}
+		src, dst := netip.AddrFrom16([16]byte(b[22:38])), netip.AddrFrom16([16]byte(b[38:54]))
+		if !owned[src] {
+			t.Fatalf("advertisement from %s, which is not owned", src)
+		}
+		if testChecksum(src, dst, b[54:]) != 0 {
+			t.Fatalf("bad checksum: % x", b)
+		}
+		m, err := ndp.ParseMessage(b[54:])
+		if err != nil {
+			t.Fatalf("written message does not parse: %v", err)
+		}
+		na, ok := m.(*ndp.NeighborAdvertisement)
+		if !ok || na.TargetAddress != src || !na.Override || na.Router {
+			t.Fatalf("not an Override advertisement for its source: %+v", m)
+		}
+		if len(na.Options) != 1 {
+			t.Fatalf("options: %+v", na.Options)
+		}
+		if lla, ok := na.Options[0].(*ndp.LinkLayerAddress); !ok || lla.Direction != ndp.Target || !bytes.Equal(lla.Addr, ourMAC) {
+			t.Fatalf("option: %+v", na.Options[0])
+		}
+		if dst.IsMulticast() != !na.Solicited || (dst.IsMulticast() && dst != allNodes) {
+			t.Fatalf("advertisement to %s with Solicited=%v", dst, na.Solicited)
+		}
+		if w.addr.String() != net.HardwareAddr(b[0:6]).String() {
+			t.Fatalf("written to %v, frame to %s", w.addr, net.HardwareAddr(b[0:6]))
+		}
+	}
+}
