@@ -1,7 +1,7 @@
 # The Makefile is an index: every target calls a script in hack/.
 .DEFAULT_GOAL := help
 
-.PHONY: help build test test-unit test-integration verify codegen bench bench-ipam bench-time-to-ip upstream lab lab-down clean
+.PHONY: help build test test-unit test-integration verify codegen bench bench-ipam bench-time-to-ip upstream lab lab-down lab-status lab-test clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -35,11 +35,17 @@ bench-time-to-ip: ## Service created -> EXTERNAL-IP, p50/p99 over 200 Services, 
 upstream: ## Build the pinned upstream binaries (etcd, kube-apiserver) into the cache
 	hack/build-upstream.sh
 
-lab: ## Run the project locally: control plane + CCM in the background, demo applied (make lab-down stops it)
+lab: ## Run the project locally as root: control plane, kwok nodes, netns LAN, CCM (and announcers); demo applied
 	hack/lab.sh up
 
-lab-down: ## Stop the local lab and remove everything it made
+lab-down: ## Stop the local lab and remove every namespace, link, process and file it made
 	hack/lab.sh down
+
+lab-status: ## Show what of the local lab runs
+	hack/lab.sh status
+
+lab-test: ## Lab e2e tests as root (they bring up and tear down their own lab; not while make lab runs)
+	hack/lab.sh e2e
 
 clean: ## Remove bin/ (the upstream cache stays; see hack/lib.sh)
 	rm -rf bin

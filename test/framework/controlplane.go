@@ -8,9 +8,11 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -160,10 +162,17 @@ func EtcdArgs(dir string, clientPort, peerPort int) []string {
 // APIServerArgs are the flags of a kube-apiserver on loopback using the credentials that
 // WriteCredentials put in dir.
 func APIServerArgs(dir, etcdURL string, securePort int, serviceCIDRs string) []string {
+	return APIServerArgsAt(dir, etcdURL, "127.0.0.1", securePort, serviceCIDRs)
+}
+
+// APIServerArgsAt is APIServerArgs for an API server that binds and advertises address instead of
+// loopback (the lab binds the host end of its management link, so that processes inside network
+// namespaces reach it). The endpoint reconciler stays off, as on loopback.
+func APIServerArgsAt(dir, etcdURL, address string, securePort int, serviceCIDRs string) []string {
 	return []string{
 		"--etcd-servers=" + etcdURL,
-		"--bind-address=127.0.0.1",
-		"--advertise-address=127.0.0.1",
+		"--bind-address=" + address,
+		"--advertise-address=" + address,
 		"--secure-port=" + strconv.Itoa(securePort),
 		// A loopback advertise address is refused by the endpoint reconciler.
 		"--endpoint-reconciler-type=none",
@@ -182,10 +191,38 @@ func APIServerArgs(dir, etcdURL string, securePort int, serviceCIDRs string) []s
 // WriteCredentials makes the service-account signing key and the static token file in dir, or
 // reads them back when a previous run made them, and returns the token of each user.
 func WriteCredentials(dir string) (map[string]string, error) {
+	return WriteCredentialsFor(dir, map[string]string{
+		AdminUser: "system:masters",
+		CCMUser:   "system:serviceaccounts,system:serviceaccounts:kube-system",
+	})
+}
+
+// WriteCredentialsFor is WriteCredentials for a chosen set of token-file users, each mapped to
+// its comma-separated groups. A previous run's key and tokens are kept; users it did not know are
+// added to the token file (the API server reads it only when it starts). It returns the token of
+// every user in the file.
+func WriteCredentialsFor(dir string, users map[string]string) (map[string]string, error) {
 	tokensPath := filepath.Join(dir, "tokens.csv")
 	if data, err := os.ReadFile(tokensPath); err == nil {
 		if _, err := os.Stat(filepath.Join(dir, "sa.key")); err == nil {
-			return parseTokens(string(data))
+			tokens, err := parseTokens(string(data))
+			if err != nil {
+				return nil, err
+			}
+			var missing strings.Builder
+			for _, user := range slices.Sorted(maps.Keys(users)) {
+				if _, ok := tokens[user]; !ok {
+					token := rand.Text()
+					fmt.Fprintf(&missing, "%s,%s,%s,%q\n", token, user, user, users[user])
+					tokens[user] = token
+				}
+			}
+			if missing.Len() > 0 {
+				if err := os.WriteFile(tokensPath, append(data, missing.String()...), 0o600); err != nil {
+					return nil, err
+				}
+			}
+			return tokens, nil
 		}
 	}
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
@@ -202,13 +239,9 @@ func WriteCredentials(dir string) (map[string]string, error) {
 	if err := os.WriteFile(filepath.Join(dir, "sa.pub"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o644); err != nil {
 		return nil, err
 	}
-	groups := map[string]string{
-		AdminUser: "system:masters",
-		CCMUser:   "system:serviceaccounts,system:serviceaccounts:kube-system",
-	}
 	var lines strings.Builder
-	for user, group := range groups {
-		fmt.Fprintf(&lines, "%s,%s,%s,%q\n", rand.Text(), user, user, group)
+	for _, user := range slices.Sorted(maps.Keys(users)) {
+		fmt.Fprintf(&lines, "%s,%s,%s,%q\n", rand.Text(), user, user, users[user])
 	}
 	if err := os.WriteFile(tokensPath, []byte(lines.String()), 0o600); err != nil {
 		return nil, err

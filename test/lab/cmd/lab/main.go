@@ -1,0 +1,93 @@
+// Command lab runs the project on one machine (package lab): `make lab` builds it and runs
+// `lab up`, `make lab-down` runs `lab down`. The node-agent subcommand is the lab's emulated
+// kube-proxy (TEST SCAFFOLDING), which `lab up` starts inside every node namespace.
+//
+// Usage:
+//
+//	lab up        bring the lab up, or repair it (restart what is not running); prints how to use it
+//	lab down      remove every process, namespace, link and file of the lab
+//	lab status    show what runs
+//	lab node-agent --node=<name> --kubeconfig=<path>
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/baremetal-dev/cloud-provider-baremetal/test/lab"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "lab:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	if len(args) == 0 {
+		return errors.New("usage: lab up|down|status|node-agent")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	switch args[0] {
+	case "up":
+		return up(ctx)
+	case "down":
+		return lab.Down(os.Stdout)
+	case "status":
+		return lab.Status(os.Stdout)
+	case "node-agent":
+		fs := flag.NewFlagSet("node-agent", flag.ContinueOnError)
+		var cfg lab.NodeAgentConfig
+		fs.StringVar(&cfg.Node, "node", "", "the node's name, which the HTTP server answers")
+		fs.StringVar(&cfg.Kubeconfig, "kubeconfig", "", "kubeconfig reaching the API server")
+		if err := fs.Parse(args[1:]); err != nil {
+			return err
+		}
+		return lab.RunNodeAgent(ctx, cfg)
+	default:
+		return fmt.Errorf("unknown command %q; want up, down, status or node-agent", args[0])
+	}
+}
+
+func up(ctx context.Context) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	l, err := lab.Up(ctx, lab.Options{Adopt: true, LabBinary: self, Out: os.Stdout})
+	if err != nil {
+		return err
+	}
+	kubectl := filepath.Join(l.Dir, "bin", "kubectl")
+	client := lab.ClientHost()
+	fmt.Printf(`
+The lab is up: the control plane runs on this host, the LAN in network namespaces.
+Service default/metallb-demo got EXTERNAL-IP %[1]s.
+
+  export KUBECONFIG=%[2]s PATH=%[3]s:$PATH
+  kubectl get nodes -o wide
+  kubectl get svc metallb-demo; kubectl get ippools
+
+From the client (%[4]s on the LAN; nodes are .11-.13, the router .1):
+  ip netns exec lab-client curl http://%[1]s/          # answered by the node that gets the traffic
+  ip netns exec lab-client arping -c 3 -I eth0 %[1]s    # who answers ARP for the VIP
+  ip netns exec lab-client ndisc6 <IPv6 VIP> eth0       # NDP, for a dual-stack Service's IPv6 VIP
+  ip netns exec lab-client ip neigh                     # the client's neighbour cache
+
+Cut a node's LAN cable, and plug it back in:
+  ip -n lab-lan link set lan-node-2 down; ip -n lab-lan link set lan-node-2 up
+
+Logs and PID files are in .lab/ (announcer-<node>.log, node-agent-<node>.log, ...).
+Port 80 of every VIP is delivered to each node's node agent (emulated kube-proxy, test scaffolding).
+make lab again restarts whatever stopped; make lab-down removes everything.
+`, l.DemoVIP, l.Kubeconfig, filepath.Dir(kubectl), client.IPv4)
+	return nil
+}

@@ -1,0 +1,26 @@
+// Package lab runs the whole project on one machine: a real control plane on the host (etcd,
+// kube-apiserver, kube-controller-manager, kube-scheduler, kwok standing in for kubelets, and our
+// baremetal-cloud-controller-manager) and a LAN made of Linux network namespaces (a bridge, three
+// node namespaces, a router and a client). `make lab` and the e2e tests in test/e2e use it.
+//
+// The lab's shape is fixed, so docs, tests and scripts can rely on it (see topology.go):
+//
+//	lab-lan      bridges br-lan (the LAN) and br-mgmt (the management link); every cable's
+//	             bridge-side end lives here: lan-<host> on br-lan, mgmt-<node> on br-mgmt
+//	lab-node-N   eth0 198.18.0.1N/24, 2001:db8:0:1::1N/64; mgmt0 198.18.254.1N/24
+//	lab-router   eth0 198.18.0.1/24, 2001:db8:0:1::1/64; eth1 198.18.1.1/24, 2001:db8:0:2::1/64
+//	lab-client   eth0 198.18.0.100/24, 2001:db8:0:1::100/64
+//	host         lab-mgmt 198.18.254.1/24: kube-apiserver listens on https://198.18.254.1:26443
+//
+// Nodes and the client route 198.18.1.0/24 and 2001:db8:0:2::/64 via the router; nothing else is
+// routed, and nothing is configured on a host interface the lab did not create.
+//
+// Emulated kube-proxy: each node namespace runs a node agent (RunNodeAgent, the lab binary's
+// `node-agent` subcommand) that delivers TCP port 80 of every allocated VIP to a local HTTP server
+// answering with the node's name. This is TEST SCAFFOLDING standing in for kube-proxy; the
+// announcer never touches it.
+//
+// One lab exists per machine: its names and addresses are fixed, so `make lab` and the e2e tests
+// cannot run at the same time. Up refuses to start over a lab it did not make unless
+// Options.Adopt is set (as `make lab` does, to repair and reuse it).
+package lab

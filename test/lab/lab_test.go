@@ -1,0 +1,138 @@
+package lab
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+
+	v1 "k8s.io/api/core/v1"
+)
+
+// The lab's shape is a contract (docs and tests rely on it): pin it.
+func TestTopology(t *testing.T) {
+	want := map[string]Host{
+		"lab-node-1": {Namespace: "lab-node-1", IPv4: netip.MustParseAddr("198.18.0.11"), IPv6: netip.MustParseAddr("2001:db8:0:1::11"),
+			MAC: "02:18:00:00:00:11", Cable: "lan-node-1", Management: netip.MustParseAddr("198.18.254.11"),
+			ManagementCable: "mgmt-node-1", ManagementMAC: "02:18:fe:00:00:11"},
+		"lab-node-3": {Namespace: "lab-node-3", IPv4: netip.MustParseAddr("198.18.0.13"), IPv6: netip.MustParseAddr("2001:db8:0:1::13"),
+			MAC: "02:18:00:00:00:13", Cable: "lan-node-3", Management: netip.MustParseAddr("198.18.254.13"),
+			ManagementCable: "mgmt-node-3", ManagementMAC: "02:18:fe:00:00:13"},
+	}
+	for name, w := range want {
+		got, err := Node(name)
+		if err != nil || got != w {
+			t.Errorf("Node(%q) = %+v, %v; want %+v", name, got, err, w)
+		}
+	}
+	if _, err := Node("lab-node-4"); err == nil {
+		t.Error("Node(lab-node-4) did not fail")
+	}
+	if got, want := strings.Join(Namespaces(), " "), "lab-lan lab-node-1 lab-node-2 lab-node-3 lab-router lab-client"; got != want {
+		t.Errorf("Namespaces() = %s, want %s", got, want)
+	}
+	if r := RouterHost(); r.IPv4 != netip.MustParseAddr("198.18.0.1") || r.IPv6 != netip.MustParseAddr("2001:db8:0:1::1") {
+		t.Errorf("router %+v", r)
+	}
+	if c := ClientHost(); c.IPv4 != netip.MustParseAddr("198.18.0.100") || c.IPv6 != netip.MustParseAddr("2001:db8:0:1::100") {
+		t.Errorf("client %+v", c)
+	}
+	if got := RouterAddr(RouterSubnet4).String() + " " + RouterAddr(RouterSubnet6).String(); got != "198.18.1.1 2001:db8:0:2::1" {
+		t.Errorf("router subnet addresses %s", got)
+	}
+	for _, h := range Hosts() {
+		// Interface names are at most 15 bytes.
+		for _, name := range []string{h.Cable, h.ManagementCable} {
+			if len(name) > 15 {
+				t.Errorf("interface name %q is too long", name)
+			}
+		}
+		if !LANPrefix4.Contains(h.IPv4) || !LANPrefix6.Contains(h.IPv6) {
+			t.Errorf("%s: %s, %s outside the LAN", h.Namespace, h.IPv4, h.IPv6)
+		}
+	}
+	for _, n := range Nodes {
+		p := netip.MustParsePrefix(podCIDRs(n)[0])
+		if !PodPrefix.Contains(p.Addr()) || p.Bits() < PodPrefix.Bits() {
+			t.Errorf("pod CIDR %s of %s outside %s", p, n, PodPrefix)
+		}
+	}
+}
+
+func TestServiceVIPs(t *testing.T) {
+	svc := func(ips ...string) *v1.Service {
+		s := &v1.Service{}
+		for _, ip := range ips {
+			s.Status.LoadBalancer.Ingress = append(s.Status.LoadBalancer.Ingress, v1.LoadBalancerIngress{IP: ip})
+		}
+		return s
+	}
+	got := serviceVIPs([]*v1.Service{
+		svc("198.18.0.241", "2001:db8:0:1::f0"),
+		svc(),
+		svc("198.18.0.240"),
+		svc("198.18.0.240", "not-an-ip"), // a shared VIP, and garbage
+	})
+	want := []netip.Addr{netip.MustParseAddr("198.18.0.240"), netip.MustParseAddr("198.18.0.241"), netip.MustParseAddr("2001:db8:0:1::f0")}
+	if len(got) != len(want) {
+		t.Fatalf("serviceVIPs = %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("serviceVIPs = %v, want %v", got, want)
+		}
+	}
+}
+
+func TestNFTRuleset(t *testing.T) {
+	empty := nftRuleset(nil)
+	if strings.Contains(empty, "elements") {
+		t.Errorf("an empty set must have no elements clause (nft rejects `elements = { }`):\n%s", empty)
+	}
+	got := nftRuleset([]netip.Addr{netip.MustParseAddr("198.18.0.240"), netip.MustParseAddr("198.18.0.241"), netip.MustParseAddr("2001:db8:0:1::f0")})
+	for _, want := range []string{
+		"table inet lab-proxy\ndelete table inet lab-proxy\n", // replaces the table atomically
+		"set vip4 { type ipv4_addr; elements = { 198.18.0.240, 198.18.0.241 }; }",
+		"set vip6 { type ipv6_addr; elements = { 2001:db8:0:1::f0 }; }",
+		"type nat hook prerouting priority dstnat;",
+		"ip daddr @vip4 tcp dport 80 redirect to :8080",
+		"ip6 daddr @vip6 tcp dport 80 redirect to :8080",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("ruleset lacks %q:\n%s", want, got)
+		}
+	}
+}
+
+func TestNodeProblem(t *testing.T) {
+	ready := func(n *v1.Node) *v1.Node {
+		n.Status.Conditions = []v1.NodeCondition{{Type: v1.NodeReady, Status: v1.ConditionTrue}}
+		return n
+	}
+	node := func() *v1.Node {
+		n := &v1.Node{}
+		n.Name = "lab-node-2"
+		n.Spec.ProviderID = "baremetal://lab-node-2"
+		n.Status.Addresses = []v1.NodeAddress{
+			{Type: v1.NodeInternalIP, Address: "198.18.0.12"},
+			{Type: v1.NodeInternalIP, Address: "2001:db8:0:1::12"},
+			{Type: v1.NodeHostName, Address: "lab-node-2"},
+		}
+		return n
+	}
+	if p := NodeProblem(ready(node())); p != "" {
+		t.Errorf("initialised, Ready node: %s", p)
+	}
+	if p := NodeProblem(node()); p == "" {
+		t.Error("a node without Ready condition passed")
+	}
+	n := ready(node())
+	n.Spec.Taints = []v1.Taint{{Key: "node.cloudprovider.kubernetes.io/uninitialized", Effect: v1.TaintEffectNoSchedule}}
+	if p := NodeProblem(n); p == "" {
+		t.Error("a node with the uninitialized taint passed")
+	}
+	n = ready(node())
+	n.Status.Addresses = n.Status.Addresses[:1]
+	if p := NodeProblem(n); p == "" {
+		t.Error("a node with one InternalIP passed")
+	}
+}
