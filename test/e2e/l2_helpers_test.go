@@ -1,0 +1,200 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/baremetal-dev/cloud-provider-baremetal/test/lab"
+)
+
+var (
+	arpingMAC = regexp.MustCompile(`from ([0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5})`)
+	ndiscMAC  = regexp.MustCompile(`Target link-layer address: ([0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5})`)
+)
+
+// arpingOwners asks from lab-client, with the real arping, who has vip, and maps the MACs that
+// answered to node names (unknown MACs are returned as they are).
+func arpingOwners(t *testing.T, vip string, count int) []string {
+	t.Helper()
+	out, _ := env.Exec(lab.ClientNamespace, "arping", "-c", fmt.Sprint(count), "-W", "0.05", "-i", lab.LANInterface, vip)
+	return macsToNodes(t, arpingMAC.FindAllStringSubmatch(out, -1))
+}
+
+// ndiscOwners asks from lab-client, with the real ndisc6, who has vip.
+func ndiscOwners(t *testing.T, vip string) []string {
+	t.Helper()
+	out, _ := env.Exec(lab.ClientNamespace, "ndisc6", "-m", "-n", "-r", "2", "-w", "300", vip, lab.LANInterface)
+	return macsToNodes(t, ndiscMAC.FindAllStringSubmatch(out, -1))
+}
+
+func macsToNodes(t *testing.T, matches [][]string) []string {
+	t.Helper()
+	byMAC := map[string]string{}
+	for _, n := range lab.Nodes {
+		mac, err := env.NodeMAC(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		byMAC[strings.ToLower(mac.String())] = n
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, m := range matches {
+		mac := strings.ToLower(m[1])
+		name, ok := byMAC[mac]
+		if !ok {
+			name = mac
+		}
+		if !seen[name] {
+			seen[name] = true
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// waitSingleOwner waits until ARP (IPv4) or NDP (IPv6) shows exactly one answering node, other
+// than any in not, and returns it.
+func waitSingleOwner(t *testing.T, vip string, timeout time.Duration, not ...string) string {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last []string
+	for time.Now().Before(deadline) {
+		if strings.Contains(vip, ":") {
+			last = ndiscOwners(t, vip)
+		} else {
+			last = arpingOwners(t, vip, 2)
+		}
+		if len(last) == 1 && !slices.Contains(not, last[0]) {
+			return last[0]
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s: waiting for one owner (not %v): last answers from %v", vip, not, last)
+	return ""
+}
+
+// curlNode fetches http://vip/ from lab-client: the node agent answers with its node's name.
+func curlNode(vip string) (string, error) {
+	host := vip
+	if strings.Contains(vip, ":") {
+		host = "[" + vip + "]"
+	}
+	out, err := env.Exec(lab.ClientNamespace, "curl", "-s", "-g", "--max-time", "2", "http://"+host+"/")
+	return strings.TrimSpace(out), err
+}
+
+func waitCurlNode(t *testing.T, vip, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	var got string
+	var err error
+	for time.Now().Before(deadline) {
+		if got, err = curlNode(vip); err == nil && got == want {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("curl http://%s/ from lab-client: got %q (%v), want %q", vip, got, err, want)
+}
+
+// signalAnnouncer sends sig to a node's announcer and, when it is fatal, waits for it to exit;
+// the returned function starts it again (and is also registered as cleanup).
+func signalAnnouncer(t *testing.T, node string, sig syscall.Signal) (restart func()) {
+	t.Helper()
+	if err := env.Kill(lab.AnnouncerComponent(node), sig, 5*time.Second); err != nil {
+		t.Fatalf("signalling the announcer of %s: %v", node, err)
+	}
+	restarted := false
+	restart = func() {
+		if restarted {
+			return
+		}
+		restarted = true
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := env.Start(ctx, lab.AnnouncerComponent(node)); err != nil {
+			t.Errorf("restarting the announcer of %s: %v", node, err)
+		}
+	}
+	t.Cleanup(restart)
+	return restart
+}
+
+// l2Service creates a LoadBalancer Service selecting the demo pods (so it has endpoints).
+func l2Service(t *testing.T, name string, mutate func(*v1.Service)) *v1.Service {
+	t.Helper()
+	svc := &v1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name},
+		Spec: v1.ServiceSpec{
+			Type:     v1.ServiceTypeLoadBalancer,
+			Selector: map[string]string{"app": "metallb-demo"},
+			Ports:    []v1.ServicePort{{Name: "http", Protocol: v1.ProtocolTCP, Port: 80, TargetPort: intstr.FromInt32(80)}},
+		},
+	}
+	if mutate != nil {
+		mutate(svc)
+	}
+	created, err := env.Client.CoreV1().Services("default").Create(context.Background(), svc, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatalf("creating Service %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		_ = env.Client.CoreV1().Services("default").Delete(context.Background(), name, metav1.DeleteOptions{})
+	})
+	return created
+}
+
+func waitIngress(t *testing.T, name string, n int) []string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		svc, err := env.Client.CoreV1().Services("default").Get(context.Background(), name, metav1.GetOptions{})
+		if err == nil && len(svc.Status.LoadBalancer.Ingress) >= n {
+			var ips []string
+			for _, ing := range svc.Status.LoadBalancer.Ingress {
+				ips = append(ips, ing.IP)
+			}
+			return ips
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("Service %s got no %d ingress IPs", name, n)
+	return nil
+}
+
+// waitAnnouncingEvent waits for the owner's "announcing ..." event on the Service.
+func waitAnnouncingEvent(t *testing.T, service, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	var seen []string
+	for time.Now().Before(deadline) {
+		list, err := env.Client.CoreV1().Events("default").List(context.Background(), metav1.ListOptions{
+			FieldSelector: "involvedObject.kind=Service,involvedObject.name=" + service,
+		})
+		if err == nil {
+			seen = seen[:0]
+			for _, ev := range list.Items {
+				if ev.Reason == "Announcing" {
+					seen = append(seen, ev.Message)
+					if ev.Message == want {
+						return
+					}
+				}
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("Service %s: no event %q; Announcing events: %q", service, want, seen)
+}
