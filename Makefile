@@ -1,7 +1,7 @@
 # The Makefile is an index: every target calls a script in hack/.
 .DEFAULT_GOAL := help
 
-.PHONY: help build test test-unit test-integration verify codegen bench bench-ipam bench-time-to-ip upstream lab lab-down lab-status lab-test clean
+.PHONY: help build test test-unit test-integration verify codegen bench bench-ipam bench-time-to-ip bench-failover upstream lab lab-down lab-status lab-test clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -9,7 +9,7 @@ help: ## List the targets
 build: ## Build bin/baremetal-cloud-controller-manager
 	hack/build.sh
 
-test: ## Unit and integration tests (builds pinned etcd and kube-apiserver from source on first run)
+test: ## Unit, integration and lab e2e tests, as root (builds pinned upstream binaries from source on first run)
 	hack/test.sh
 
 test-unit: ## Unit tests only, with the race detector
@@ -31,6 +31,9 @@ bench-ipam: ## Allocator benchmarks
 
 bench-time-to-ip: ## Service created -> EXTERNAL-IP, p50/p99 over 200 Services, real apiserver
 	hack/bench.sh time-to-ip
+
+bench-failover: ## L2 failover in the lab as root: cable cut, SIGKILL, SIGTERM; 20 trials each
+	hack/bench.sh failover
 
 upstream: ## Build the pinned upstream binaries (etcd, kube-apiserver) into the cache
 	hack/build-upstream.sh

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Runs the tests. With no argument: unit tests (race detector on) and integration tests (the
-# real CCM binary against etcd and kube-apiserver built from pinned upstream source).
-# Usage: hack/test.sh [unit|integration]
+# Runs the tests. With no argument: unit tests (race detector on; the speakers' privileged tests
+# use network namespaces), integration tests (the real CCM binary against etcd and kube-apiserver
+# built from pinned upstream source) and the lab e2e tests (the whole product in network
+# namespaces; needs root, and no `make lab` running).
+# Usage: hack/test.sh [unit|integration|e2e]
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
@@ -21,4 +23,8 @@ if [ "$what" = all ] || [ "$what" = integration ]; then
   hack/build.sh
   log "integration tests"
   go test -count=1 -timeout=20m ./test/integration/...
+fi
+if [ "$what" = all ] || [ "$what" = e2e ]; then
+  log "lab e2e tests"
+  hack/lab.sh e2e
 fi

@@ -42,7 +42,7 @@ func BenchmarkFailover(b *testing.B) {
 		for range b.N {
 			var outages []time.Duration
 			for i := range trials {
-				owner := waitSingleOwner(&testing.T{}, vip, 10*time.Second)
+				owner := waitSingleOwner(b, vip, 10*time.Second)
 				probe := startProbe(b, net.JoinHostPort(vip, "80"))
 				time.Sleep(300 * time.Millisecond)
 				cut := time.Now()
@@ -73,7 +73,7 @@ func BenchmarkFailover(b *testing.B) {
 			for range b.N {
 				var takeovers, outages []time.Duration
 				for i := range trials {
-					owner := waitSingleOwner(&testing.T{}, vip, 10*time.Second)
+					owner := waitSingleOwner(b, vip, 10*time.Second)
 					probe := startProbe(b, net.JoinHostPort(vip, "80"))
 					time.Sleep(300 * time.Millisecond)
 					start := time.Now()

@@ -24,20 +24,20 @@ var (
 
 // arpingOwners asks from lab-client, with the real arping, who has vip, and maps the MACs that
 // answered to node names (unknown MACs are returned as they are).
-func arpingOwners(t *testing.T, vip string, count int) []string {
+func arpingOwners(t testing.TB, vip string, count int) []string {
 	t.Helper()
 	out, _ := env.Exec(lab.ClientNamespace, "arping", "-c", fmt.Sprint(count), "-W", "0.05", "-i", lab.LANInterface, vip)
 	return macsToNodes(t, arpingMAC.FindAllStringSubmatch(out, -1))
 }
 
 // ndiscOwners asks from lab-client, with the real ndisc6, who has vip.
-func ndiscOwners(t *testing.T, vip string) []string {
+func ndiscOwners(t testing.TB, vip string) []string {
 	t.Helper()
 	out, _ := env.Exec(lab.ClientNamespace, "ndisc6", "-m", "-n", "-r", "2", "-w", "300", vip, lab.LANInterface)
 	return macsToNodes(t, ndiscMAC.FindAllStringSubmatch(out, -1))
 }
 
-func macsToNodes(t *testing.T, matches [][]string) []string {
+func macsToNodes(t testing.TB, matches [][]string) []string {
 	t.Helper()
 	byMAC := map[string]string{}
 	for _, n := range lab.Nodes {
@@ -66,7 +66,7 @@ func macsToNodes(t *testing.T, matches [][]string) []string {
 
 // waitSingleOwner waits until ARP (IPv4) or NDP (IPv6) shows exactly one answering node, other
 // than any in not, and returns it.
-func waitSingleOwner(t *testing.T, vip string, timeout time.Duration, not ...string) string {
+func waitSingleOwner(t testing.TB, vip string, timeout time.Duration, not ...string) string {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var last []string
