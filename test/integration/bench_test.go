@@ -59,32 +59,13 @@ func measureBurst(b *testing.B, ns string, n int) (time.Duration, []time.Duratio
 	created, assigned, stop := benchNamespace(b, ns, "198.18.128.0/17")
 	defer stop()
 	start := time.Now()
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 16)
-	for i := range n {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			name := fmt.Sprintf("svc-%04d", i)
-			if _, err := env.Client.CoreV1().Services(ns).Create(context.Background(), benchService(ns, name), metav1.CreateOptions{}); err != nil {
-				b.Error(err)
-				return
-			}
-			created(name)
-		})
-	}
-	wg.Wait()
+	createBurst(b, ns, n, created)
 	lat := assigned(n)
 	return time.Since(start), lat
 }
 
-// measureRestart fills the cluster with n Services, restarts the CCM and measures how long a
-// Service created right after the restart waits for its VIP, and how many of the existing
-// Services' statuses the restart rewrote (it should rewrite none). The restarted CCM runs without
-// leader election: with it, a restart first waits for the old lease to expire (15 s by default).
-func measureRestart(b *testing.B, ns string, n int) {
-	created, assigned, stop := benchNamespace(b, ns, "198.18.128.0/17")
-	defer stop()
+// createBurst creates n Services from 16 concurrent clients, recording each creation.
+func createBurst(b *testing.B, ns string, n int, created func(string)) {
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 16)
 	for i := range n {
@@ -100,6 +81,16 @@ func measureRestart(b *testing.B, ns string, n int) {
 		})
 	}
 	wg.Wait()
+}
+
+// measureRestart fills the cluster with n Services, restarts the CCM and measures how long a
+// Service created right after the restart waits for its VIP, and how many of the existing
+// Services' statuses the restart rewrote (it should rewrite none). The restarted CCM runs without
+// leader election: with it, a restart first waits for the old lease to expire (15 s by default).
+func measureRestart(b *testing.B, ns string, n int) {
+	created, assigned, stop := benchNamespace(b, ns, "198.18.128.0/17")
+	defer stop()
+	createBurst(b, ns, n, created)
 	assigned(n)
 
 	w, err := env.Client.CoreV1().Services(ns).Watch(context.Background(), metav1.ListOptions{})
