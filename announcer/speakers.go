@@ -36,7 +36,7 @@ func (a arpAdapter) Stats() speakerStats {
 }
 
 func (a arpAdapter) Run(ctx context.Context) error {
-	defer a.Speaker.Close()
+	defer a.Close()
 	return a.Speaker.Run(ctx)
 }
 
@@ -48,6 +48,6 @@ func (a ndpAdapter) Stats() speakerStats {
 }
 
 func (a ndpAdapter) Run(ctx context.Context) error {
-	defer a.Speaker.Close()
+	defer a.Close()
 	return a.Speaker.Run(ctx)
 }

@@ -2,6 +2,7 @@ package membership
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"reflect"
 	"testing"
@@ -30,7 +31,10 @@ func TestTransportLoopback(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case <-bad:
+	case err := <-bad:
+		if !errors.Is(err, ErrMalformed) {
+			t.Errorf("malformed datagram reported as %v, want ErrMalformed", err)
+		}
 	case <-ctx.Done():
 		t.Fatal("a malformed datagram was not reported")
 	}
@@ -47,7 +51,7 @@ func TestTransportLoopback(t *testing.T) {
 		t.Fatal("no heartbeat received")
 	}
 	cancel()
-	if err := <-done; err != context.Canceled {
+	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Errorf("Receive returned %v after cancel, want context.Canceled", err)
 	}
 }
