@@ -50,7 +50,7 @@ type speakerFactory func(protocol string, ifi *net.Interface, cfg Config) (speak
 // owned is a VIP this node answers for.
 type owned struct {
 	view      int
-	iface     string
+	ifaces    []string
 	protocol  string
 	services  []string
 	announced bool // the ownership event was emitted
@@ -395,9 +395,9 @@ func (a *App) reconcile(ctx context.Context, lister objectLister) {
 		if owners[v.Addr] != a.cfg.NodeName || !selfHealthy {
 			continue
 		}
-		iface := a.defaultIf.Name
-		if len(v.Interfaces) > 0 {
-			iface = v.Interfaces[0]
+		ifaces := v.Interfaces
+		if len(ifaces) == 0 {
+			ifaces = []string{a.defaultIf.Name}
 		}
 		protocol := "ARP"
 		if v.Addr.Is6() {
@@ -406,7 +406,7 @@ func (a *App) reconcile(ctx context.Context, lister objectLister) {
 		// The claim carries the view the node has now, not the one it took the VIP with: after a
 		// partition heals, the side that sees more nodes keeps the VIP, so it never moves back to
 		// a node that was cut off.
-		o := &owned{view: healthy, iface: iface, protocol: protocol, services: v.Services}
+		o := &owned{view: healthy, ifaces: ifaces, protocol: protocol, services: v.Services}
 		if prev, ok := a.owned[v.Addr]; ok {
 			o.announced = prev.announced && slices.Equal(prev.services, v.Services)
 		}
@@ -420,23 +420,34 @@ func (a *App) applyOwnedLocked(ctx context.Context, next map[netip.Addr]*owned) 
 	logger := klog.FromContext(ctx)
 	byKey := map[string][]netip.Addr{}
 	for addr, o := range next {
-		key := o.protocol + "/" + o.iface
-		byKey[key] = append(byKey[key], addr)
+		for _, iface := range o.ifaces {
+			key := o.protocol + "/" + iface
+			byKey[key] = append(byKey[key], addr)
+		}
 	}
 	for key := range a.speakers {
 		if _, ok := byKey[key]; !ok {
 			byKey[key] = nil
 		}
 	}
+	working := map[string]speaker{}
 	for key, addrs := range byKey {
 		sp, err := a.speakerLocked(ctx, key)
 		if err != nil {
-			logger.Error(err, "Cannot announce", "speaker", key, "vips", addrs)
-			for _, addr := range addrs {
-				delete(next, addr)
-			}
+			logger.Error(err, "Cannot announce on this interface", "speaker", key, "vips", addrs)
 			continue
 		}
+		working[key] = sp
+	}
+	// A VIP none of whose interfaces works is not owned: the node must not claim what it cannot
+	// answer for.
+	for addr, o := range next {
+		if !slices.ContainsFunc(o.ifaces, func(iface string) bool { return working[o.protocol+"/"+iface] != nil }) {
+			delete(next, addr)
+		}
+	}
+	for key, sp := range working {
+		addrs := slices.DeleteFunc(byKey[key], func(addr netip.Addr) bool { return next[addr] == nil })
 		slices.SortFunc(addrs, netip.Addr.Compare)
 		sp.Set(addrs)
 	}
@@ -449,7 +460,7 @@ func (a *App) applyOwnedLocked(ctx context.Context, next map[netip.Addr]*owned) 
 	for addr, o := range next {
 		if _, had := a.owned[addr]; !had {
 			a.metrics.ownershipChanges.Inc()
-			logger.Info("Announcing", "vip", addr, "protocol", o.protocol, "interface", o.iface, "services", o.services)
+			logger.Info("Announcing", "vip", addr, "protocol", o.protocol, "interfaces", o.ifaces, "services", o.services)
 		}
 		if !o.announced && a.recorder != nil {
 			a.emitOwnership(addr, o)
@@ -465,7 +476,7 @@ func (a *App) emitOwnership(addr netip.Addr, o *owned) {
 	for _, key := range o.services {
 		ns, name, _ := strings.Cut(key, "/")
 		ref := &v1.ObjectReference{Kind: "Service", APIVersion: "v1", Namespace: ns, Name: name}
-		a.recorder.Eventf(ref, v1.EventTypeNormal, "Announcing", "announcing %s from %s via %s on %s", addr, a.cfg.NodeName, o.protocol, o.iface)
+		a.recorder.Eventf(ref, v1.EventTypeNormal, "Announcing", "announcing %s from %s via %s on %s", addr, a.cfg.NodeName, o.protocol, strings.Join(o.ifaces, ", "))
 	}
 }
 
