@@ -358,6 +358,14 @@ func (a *App) reconcile(ctx context.Context, lister objectLister) {
 		alive[p.Node] = p
 	}
 	selfHealthy := a.linkUp && a.state == membership.Active
+	active := 0
+	for _, p := range alive {
+		if p.State == membership.Active {
+			active++
+		}
+	}
+	a.metrics.peersActive.Set(float64(active))
+	a.metrics.state.Set(float64(a.state))
 	var electionNodes []election.Node
 	healthy := 0
 	for _, n := range nodes {

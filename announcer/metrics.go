@@ -19,6 +19,8 @@ type metrics struct {
 	ownershipChanges    prometheus.Counter
 	failureDetections   prometheus.Counter
 	malformedHeartbeats prometheus.Counter
+	peersActive         prometheus.Gauge
+	state               prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -36,8 +38,14 @@ func newMetrics() *metrics {
 		malformedHeartbeats: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "baremetal_announcer_malformed_heartbeats_total", Help: "Heartbeat datagrams dropped because they did not parse.",
 		}),
+		peersActive: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "baremetal_announcer_peers_active", Help: "Other announcers heard from within the failure timeout and active.",
+		}),
+		state: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "baremetal_announcer_member_state", Help: "This announcer's membership state: 1 joining (owns nothing yet), 2 active, 3 leaving.",
+		}),
 	}
-	m.registry.MustRegister(m.vipsOwned, m.ownershipChanges, m.failureDetections, m.malformedHeartbeats)
+	m.registry.MustRegister(m.vipsOwned, m.ownershipChanges, m.failureDetections, m.malformedHeartbeats, m.peersActive, m.state)
 	return m
 }
 

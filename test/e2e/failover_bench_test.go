@@ -3,7 +3,9 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"runtime"
 	"slices"
@@ -24,7 +26,9 @@ import (
 //
 //   - cable-cut: the owner's LAN cable is cut. From lab-client a TCP connect to VIP:80 starts every
 //     10 ms; the outage is the time from the last connect that succeeded before the cut to the
-//     first one that succeeded after it.
+//     first one that succeeded after it. When the cable is plugged back in, remerge is the time
+//     until every announcer is active and sees the two others (their metrics, polled every 10 ms
+//     over the management link).
 //   - sigkill: the owner's announcer is killed with SIGKILL. The node itself still forwards, so
 //     the measure is the time from the kill until lab-client's neighbour entry for the VIP
 //     points at another node (the successor's gratuitous ARP).
@@ -40,7 +44,7 @@ func BenchmarkFailover(b *testing.B) {
 	vip := lab.DemoVIP.String()
 	b.Run("cable-cut", func(b *testing.B) {
 		for range b.N {
-			var outages []time.Duration
+			var outages, remerges []time.Duration
 			for i := range trials {
 				owner := waitSingleOwner(b, vip, 10*time.Second)
 				probe := startProbe(b, net.JoinHostPort(vip, "80"))
@@ -52,17 +56,20 @@ func BenchmarkFailover(b *testing.B) {
 				waitNeighbourChange(b, vip, owner, 5*time.Second)
 				time.Sleep(300 * time.Millisecond)
 				attempts := probe()
+				restored := time.Now()
 				if err := env.RestoreCable(owner); err != nil {
 					b.Fatal(err)
 				}
+				remerges = append(remerges, waitRemerged(b, 10*time.Second).Sub(restored))
 				outage, ok := outageAround(attempts, cut)
 				if !ok {
 					b.Fatalf("trial %d: no successful connect on both sides of the cut", i)
 				}
 				outages = append(outages, outage)
-				time.Sleep(time.Second) // the returning node joins again
+				time.Sleep(500 * time.Millisecond)
 			}
 			report(b, "outage", outages)
+			report(b, "remerge", remerges)
 		}
 	})
 	for _, sc := range []struct {
@@ -250,4 +257,60 @@ func syscallKill(node string, sig syscall.Signal) error {
 		return err
 	}
 	return syscall.Kill(pid, sig)
+}
+
+// waitRemerged polls every announcer's metrics until all are active and each sees the two
+// others, and returns when it saw that.
+func waitRemerged(b *testing.B, timeout time.Duration) time.Time {
+	b.Helper()
+	client := &http.Client{Timeout: 200 * time.Millisecond}
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		merged := true
+		for _, name := range lab.Nodes {
+			h, err := lab.Node(name)
+			if err != nil {
+				b.Fatal(err)
+			}
+			state, peers, ok := announcerView(client, h.Management.String())
+			if !ok || state != 2 || peers != len(lab.Nodes)-1 {
+				merged = false
+				break
+			}
+		}
+		if merged {
+			return time.Now()
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	b.Fatalf("the announcers did not re-merge within %s", timeout)
+	return time.Time{}
+}
+
+// announcerView reads an announcer's member state and active peer count from its metrics.
+func announcerView(client *http.Client, addr string) (state, peers int, ok bool) {
+	resp, err := client.Get("http://" + net.JoinHostPort(addr, "7472") + "/metrics")
+	if err != nil {
+		return 0, 0, false
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, 0, false
+	}
+	found := 0
+	for _, line := range strings.Split(string(body), "\n") {
+		name, value, _ := strings.Cut(line, " ")
+		v, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			continue
+		}
+		switch name {
+		case "baremetal_announcer_member_state":
+			state, found = int(v), found+1
+		case "baremetal_announcer_peers_active":
+			peers, found = int(v), found+1
+		}
+	}
+	return state, peers, found == 2
 }

@@ -410,9 +410,10 @@ func (l *Lab) components(resolve bool) ([]component, error) {
 			ready: healthz(fmt.Sprintf("http://%s:%d/", h.Management, AgentPort), 30*time.Second),
 		})
 	}
-	// HOOK: the announcer under development (cmd/baremetal-announcer). When bin/baremetal-announcer
-	// exists, one runs in each node namespace, as its ServiceAccount, reaching the API server over
-	// the node's management link (.lab/kubeconfig-announcer); logs in .lab/announcer-<node>.log.
+	// One announcer (cmd/baremetal-announcer) per node namespace, as its ServiceAccount, reaching
+	// the API server over the node's management link (.lab/kubeconfig-announcer), with the shipped
+	// defaults; metrics on the node's :7472 (reachable from the host over the management link);
+	// logs in .lab/announcer-<node>.log.
 	for _, node := range Nodes {
 		comps = append(comps, component{
 			name: AnnouncerComponent(node), bin: announcer, netns: node,
