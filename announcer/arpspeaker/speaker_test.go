@@ -73,9 +73,10 @@ var (
 )
 
 type harness struct {
-	t    *testing.T
-	s    *Speaker
-	conn *fakeConn
+	t     *testing.T
+	s     *Speaker
+	conn  *fakeConn
+	taken uint64 // frames read from conn
 }
 
 // start returns a running Speaker on a fake connection; the test's end stops it and checks that
@@ -115,7 +116,17 @@ func (h *harness) next() written {
 	h.t.Helper()
 	select {
 	case w := <-h.conn.out:
-		return w
+		// The fake connection hands the frame over before the speaker counts the write: wait for
+		// the count, so tests may check Stats right after reading frames.
+		h.taken++
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			st := h.s.Stats()
+			if st.RepliesSent+st.GratuitousSent+st.SendErrors >= h.taken || time.Now().After(deadline) {
+				return w
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
 	case <-time.After(5 * time.Second):
 		h.t.Fatal("no frame written within 5s")
 		return written{}
