@@ -14,6 +14,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/informers"
@@ -147,17 +148,29 @@ func (a *App) Run(ctx context.Context) error {
 	defer dynFactory.Shutdown()
 	logger.Info("Waiting for the API server's objects")
 	if !cache.WaitForCacheSync(ctx.Done(), services.Informer().HasSynced, slicesInformer.Informer().HasSynced, nodes.Informer().HasSynced, pools.Informer().HasSynced) {
-		return ctx.Err()
+		return nil // stopped before it started: nothing to hand over
 	}
 	lister := objectLister{services: services.Lister(), slices: slicesInformer.Lister(), nodes: nodes.Lister(), pools: pools.Lister()}
 
-	self, err := lister.nodes.Get(a.cfg.NodeName)
+	// A DaemonSet pod can start before the cloud-controller-manager has initialised its Node
+	// (or before the Node exists): wait for the node's InternalIP rather than crash-looping.
+	var lastProblem string
+	err = wait.PollUntilContextCancel(ctx, time.Second, true, func(context.Context) (bool, error) {
+		self, err := lister.nodes.Get(a.cfg.NodeName)
+		if err == nil {
+			a.defaultIf, err = interfaceOfNode(self)
+		}
+		if err != nil {
+			if err.Error() != lastProblem {
+				logger.Info("Waiting for this node to be ready for announcing", "reason", err.Error())
+				lastProblem = err.Error()
+			}
+			return false, nil
+		}
+		return true, nil
+	})
 	if err != nil {
-		return fmt.Errorf("node %q: %w", a.cfg.NodeName, err)
-	}
-	a.defaultIf, err = interfaceOfNode(self)
-	if err != nil {
-		return err
+		return nil // stopped while waiting: nothing to hand over
 	}
 	transport, err := membership.Listen(netip.AddrPortFrom(netip.IPv6Unspecified(), a.cfg.HeartbeatPort))
 	if err != nil {
