@@ -48,12 +48,12 @@ func FuzzHandleFrame(f *testing.F) {
 		if st.GratuitousSent != 0 {
 			t.Fatalf("gratuitous ARP sent without Run: %+v", st)
 		}
-		if uint64(len(conn.out)) != st.RepliesSent {
-			t.Fatalf("%d frames written, %d replies counted", len(conn.out), st.RepliesSent)
+		if uint64(len(conn.Out)) != st.RepliesSent {
+			t.Fatalf("%d frames written, %d replies counted", len(conn.Out), st.RepliesSent)
 		}
-		for len(conn.out) > 0 {
-			w := <-conn.out
-			b := w.frame
+		for len(conn.Out) > 0 {
+			w := <-conn.Out
+			b := w.Frame
 			if len(b) != 60 {
 				t.Fatalf("reply of %d bytes", len(b))
 			}
@@ -70,8 +70,8 @@ func FuzzHandleFrame(f *testing.F) {
 			if !bytes.Equal(b[0:6], b[32:38]) || b[0]&1 != 0 {
 				t.Fatalf("reply not unicast to the requester: % x", b)
 			}
-			if w.addr.String() != net.HardwareAddr(b[0:6]).String() {
-				t.Fatalf("reply written to %v, frame to %s", w.addr, net.HardwareAddr(b[0:6]))
+			if w.Addr.String() != net.HardwareAddr(b[0:6]).String() {
+				t.Fatalf("reply written to %v, frame to %s", w.Addr, net.HardwareAddr(b[0:6]))
 			}
 		}
 	})

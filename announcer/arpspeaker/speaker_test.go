@@ -115,7 +115,7 @@ func quiet() Config { return Config{BurstCount: 1, Refresh: -1} }
 func (h *harness) next() written {
 	h.t.Helper()
 	select {
-	case w := <-h.conn.out:
+	case w := <-h.conn.Out:
 		// The fake connection hands the frame over before the speaker counts the write: wait for
 		// the count, so tests may check Stats right after reading frames.
 		h.taken++
@@ -138,7 +138,7 @@ func (h *harness) expect(want ...[]byte) {
 	h.t.Helper()
 	for i, w := range want {
 		got := h.next()
-		if diff := cmp.Diff(w, got.frame); diff != "" {
+		if diff := cmp.Diff(w, got.Frame); diff != "" {
 			h.t.Fatalf("frame %d (-want +got):\n%s", i, diff)
 		}
 	}
@@ -148,8 +148,8 @@ func (h *harness) expect(want ...[]byte) {
 func (h *harness) expectNothing(d time.Duration) {
 	h.t.Helper()
 	select {
-	case w := <-h.conn.out:
-		h.t.Fatalf("unexpected frame written: % x", w.frame)
+	case w := <-h.conn.Out:
+		h.t.Fatalf("unexpected frame written: % x", w.Frame)
 	case <-time.After(d):
 	}
 }
@@ -159,7 +159,7 @@ func (h *harness) feed(frames ...[]byte) {
 	h.t.Helper()
 	want := h.s.Stats().Received + uint64(len(frames))
 	for _, f := range frames {
-		h.conn.in <- f
+		h.conn.In <- f
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for h.s.Stats().Received < want {
@@ -192,16 +192,16 @@ func TestReplyForOwnedVIP(t *testing.T) {
 	h.s.Set([]netip.Addr{vip})
 	h.expect(goldenGratuitous)
 
-	h.conn.in <- request(vip)
+	h.conn.In <- request(vip)
 	got := h.next()
-	if diff := cmp.Diff(goldenReply, got.frame); diff != "" {
+	if diff := cmp.Diff(goldenReply, got.Frame); diff != "" {
 		t.Fatalf("reply (-want +got):\n%s", diff)
 	}
-	if got.addr == nil || got.addr.String() != peerMAC.String() {
-		t.Errorf("reply written to %v, want the requester's MAC %s", got.addr, peerMAC)
+	if got.Addr == nil || got.Addr.String() != peerMAC.String() {
+		t.Errorf("reply written to %v, want the requester's MAC %s", got.Addr, peerMAC)
 	}
 	// A unicast request to our MAC (a neighbour refreshing its entry) is answered too.
-	h.conn.in <- arpFrame(ourMAC, peerMAC, 1, peerMAC, peerIP, zeroMAC, vip)
+	h.conn.In <- arpFrame(ourMAC, peerMAC, 1, peerMAC, peerIP, zeroMAC, vip)
 	h.expect(goldenReply)
 
 	st := h.s.Stats()
@@ -217,7 +217,7 @@ func TestProbeIsAnswered(t *testing.T) {
 	h.s.Set([]netip.Addr{vip})
 	h.expect(goldenGratuitous)
 	unspecified := netip.IPv4Unspecified()
-	h.conn.in <- arpFrame(broadcast, peerMAC, 1, peerMAC, unspecified, zeroMAC, vip)
+	h.conn.In <- arpFrame(broadcast, peerMAC, 1, peerMAC, unspecified, zeroMAC, vip)
 	h.expect(arpFrame(peerMAC, ourMAC, 2, ourMAC, vip, peerMAC, unspecified))
 }
 
@@ -242,7 +242,7 @@ func TestNoReplyAfterRemoval(t *testing.T) {
 	for range 2 {
 		h.next()
 	}
-	h.conn.in <- request(vip)
+	h.conn.In <- request(vip)
 	h.expect(goldenReply)
 
 	h.s.Set([]netip.Addr{otherVIP})
@@ -274,7 +274,7 @@ func TestRemovalIsImmediate(t *testing.T) {
 			select {
 			case <-stop:
 				return
-			case h.conn.in <- request(vip):
+			case h.conn.In <- request(vip):
 			}
 		}
 	})
@@ -282,14 +282,14 @@ func TestRemovalIsImmediate(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	h.s.Set(nil)
-	writesAtRemoval := h.conn.writes.Load()
+	writesAtRemoval := h.conn.Writes.Load()
 	before := h.s.Stats().Received
 	for h.s.Stats().Received < before+50 {
 		time.Sleep(time.Millisecond)
 	}
 	close(stop)
 	wg.Wait()
-	if got := h.conn.writes.Load(); got != writesAtRemoval {
+	if got := h.conn.Writes.Load(); got != writesAtRemoval {
 		t.Errorf("%d frames written after Set removed the VIP", got-writesAtRemoval)
 	}
 }
@@ -301,13 +301,13 @@ func TestBurst(t *testing.T) {
 	var times []time.Time
 	for range n {
 		w := h.next()
-		if diff := cmp.Diff(goldenGratuitous, w.frame); diff != "" {
+		if diff := cmp.Diff(goldenGratuitous, w.Frame); diff != "" {
 			t.Fatalf("gratuitous ARP (-want +got):\n%s", diff)
 		}
-		if w.addr.String() != broadcast.String() {
-			t.Errorf("gratuitous ARP written to %v, want broadcast", w.addr)
+		if w.Addr.String() != broadcast.String() {
+			t.Errorf("gratuitous ARP written to %v, want broadcast", w.Addr)
 		}
-		times = append(times, w.at)
+		times = append(times, w.At)
 	}
 	h.expectNothing(4 * interval)
 	// Timers never fire early; allow for the capture side's own scheduling.
@@ -336,8 +336,8 @@ func TestBurstBeforeRun(t *testing.T) {
 	}
 	s.Set([]netip.Addr{vip})
 	select {
-	case w := <-conn.out:
-		t.Fatalf("frame written before Run: % x", w.frame)
+	case w := <-conn.Out:
+		t.Fatalf("frame written before Run: % x", w.Frame)
 	case <-time.After(20 * time.Millisecond):
 	}
 	h := &harness{t: t, s: s, conn: conn}
@@ -360,8 +360,8 @@ func TestRefresh(t *testing.T) {
 	h.s.Set(nil)
 	// A refresh may have been written while Set was waiting for the lock; none after.
 	time.Sleep(5 * time.Millisecond)
-	for len(h.conn.out) > 0 {
-		<-h.conn.out
+	for len(h.conn.Out) > 0 {
+		<-h.conn.Out
 	}
 	h.expectNothing(100 * time.Millisecond)
 }
@@ -397,7 +397,7 @@ func TestMalformedFramesAreCountedAndIgnored(t *testing.T) {
 	}
 	h.expectNothing(50 * time.Millisecond)
 	// Still answering.
-	h.conn.in <- good
+	h.conn.In <- good
 	h.expect(goldenReply)
 }
 
@@ -501,7 +501,7 @@ func TestRunLifecycle(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
 	s.Set([]netip.Addr{vip})
-	<-conn.out // Run is up
+	<-conn.Out // Run is up
 	if err := s.Run(ctx); !errors.Is(err, ErrRunning) {
 		t.Errorf("second Run = %v, want ErrRunning", err)
 	}
@@ -513,7 +513,7 @@ func TestRunLifecycle(t *testing.T) {
 	// Run again on the same connection: still answers.
 	ctx, cancel = context.WithCancel(context.Background())
 	go func() { done <- s.Run(ctx) }()
-	conn.in <- request(vip)
+	conn.In <- request(vip)
 	h := &harness{t: t, s: s, conn: conn}
 	h.expect(goldenReply)
 
@@ -535,7 +535,7 @@ func TestRunLifecycle(t *testing.T) {
 func TestSendErrorsAreCounted(t *testing.T) {
 	h := start(t, Config{BurstCount: 2, BurstInterval: time.Millisecond, Refresh: -1})
 	werr := error(syscall.ENETDOWN)
-	h.conn.writeErr.Store(&werr)
+	h.conn.WriteErr.Store(&werr)
 	h.s.Set([]netip.Addr{vip})
 	h.feed(request(vip))
 	deadline := time.Now().Add(5 * time.Second)

@@ -86,12 +86,12 @@ func checkHandleFrame(t *testing.T, frame []byte, removed netip.Addr) {
 	if st.GratuitousSent != 0 {
 		t.Fatalf("advertisement sent without Run: %+v", st)
 	}
-	if uint64(len(conn.out)) != st.RepliesSent {
-		t.Fatalf("%d frames written, %d replies counted", len(conn.out), st.RepliesSent)
+	if uint64(len(conn.Out)) != st.RepliesSent {
+		t.Fatalf("%d frames written, %d replies counted", len(conn.Out), st.RepliesSent)
 	}
-	for len(conn.out) > 0 {
-		w := <-conn.out
-		b := w.frame
+	for len(conn.Out) > 0 {
+		w := <-conn.Out
+		b := w.Frame
 		if len(b) < 14+40+24 || !bytes.Equal(b[6:12], ourMAC) || binary.BigEndian.Uint16(b[12:14]) != 0x86dd {
 			t.Fatalf("not an IPv6 frame from our MAC: % x", b)
 		}
@@ -122,8 +122,8 @@ func checkHandleFrame(t *testing.T, frame []byte, removed netip.Addr) {
 		if dst.IsMulticast() != !na.Solicited || (dst.IsMulticast() && dst != allNodes) {
 			t.Fatalf("advertisement to %s with Solicited=%v", dst, na.Solicited)
 		}
-		if w.addr.String() != net.HardwareAddr(b[0:6]).String() {
-			t.Fatalf("written to %v, frame to %s", w.addr, net.HardwareAddr(b[0:6]))
+		if w.Addr.String() != net.HardwareAddr(b[0:6]).String() {
+			t.Fatalf("written to %v, frame to %s", w.Addr, net.HardwareAddr(b[0:6]))
 		}
 	}
 }

@@ -225,7 +225,7 @@ func quiet() Config { return Config{BurstCount: 1, Refresh: -1} }
 func (h *harness) next() written {
 	h.t.Helper()
 	select {
-	case w := <-h.conn.out:
+	case w := <-h.conn.Out:
 		// The fake connection hands the frame over before the speaker counts the write: wait for
 		// the count, so tests may check Stats right after reading frames.
 		h.taken++
@@ -247,7 +247,7 @@ func (h *harness) expect(want ...[]byte) {
 	h.t.Helper()
 	for i, w := range want {
 		got := h.next()
-		if diff := cmp.Diff(w, got.frame); diff != "" {
+		if diff := cmp.Diff(w, got.Frame); diff != "" {
 			h.t.Fatalf("frame %d (-want +got):\n%s", i, diff)
 		}
 	}
@@ -256,8 +256,8 @@ func (h *harness) expect(want ...[]byte) {
 func (h *harness) expectNothing(d time.Duration) {
 	h.t.Helper()
 	select {
-	case w := <-h.conn.out:
-		h.t.Fatalf("unexpected frame written: % x", w.frame)
+	case w := <-h.conn.Out:
+		h.t.Fatalf("unexpected frame written: % x", w.Frame)
 	case <-time.After(d):
 	}
 }
@@ -266,7 +266,7 @@ func (h *harness) feed(frames ...[]byte) {
 	h.t.Helper()
 	want := h.s.Stats().Received + uint64(len(frames))
 	for _, f := range frames {
-		h.conn.in <- f
+		h.conn.In <- f
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for h.s.Stats().Received < want {
@@ -309,26 +309,26 @@ func TestReplyForOwnedVIP(t *testing.T) {
 	h.s.Set([]netip.Addr{vip})
 	h.expect(goldenUnsolicited)
 
-	h.conn.in <- solicit(vip)
+	h.conn.In <- solicit(vip)
 	got := h.next()
-	if diff := cmp.Diff(goldenReply, got.frame); diff != "" {
+	if diff := cmp.Diff(goldenReply, got.Frame); diff != "" {
 		t.Fatalf("advertisement (-want +got):\n%s", diff)
 	}
-	if got.addr == nil || got.addr.String() != peerMAC.String() {
-		t.Errorf("advertisement written to %v, want %s", got.addr, peerMAC)
+	if got.Addr == nil || got.Addr.String() != peerMAC.String() {
+		t.Errorf("advertisement written to %v, want %s", got.Addr, peerMAC)
 	}
 	// Neighbour unreachability detection: unicast to the VIP, to our MAC.
-	h.conn.in <- ipv6Frame(ourMAC, peerMAC, peerLL, vip, 255, nsBody(vip, peerMAC))
+	h.conn.In <- ipv6Frame(ourMAC, peerMAC, peerLL, vip, 255, nsBody(vip, peerMAC))
 	h.expect(goldenReply)
 	// Without a source link-layer address option, the reply goes to the Ethernet source.
-	h.conn.in <- ipv6Frame(ourMAC, peerMAC, peerLL, vip, 255, nsBody(vip, nil))
+	h.conn.In <- ipv6Frame(ourMAC, peerMAC, peerLL, vip, 255, nsBody(vip, nil))
 	h.expect(goldenReply)
 	// From a global address, to that address.
 	peerGlobal := netip.MustParseAddr("2001:db8::2")
-	h.conn.in <- ipv6Frame(vipGroupM, peerMAC, peerGlobal, vipGroup, 255, nsBody(vip, peerMAC))
+	h.conn.In <- ipv6Frame(vipGroupM, peerMAC, peerGlobal, vipGroup, 255, nsBody(vip, peerMAC))
 	h.expect(ipv6Frame(peerMAC, ourMAC, vip, peerGlobal, 255, naBody(vip, 0x60, ourMAC)))
 	// Ethernet padding after the IPv6 payload is ignored.
-	h.conn.in <- append(solicit(vip), 0, 0, 0, 0)
+	h.conn.In <- append(solicit(vip), 0, 0, 0, 0)
 	h.expect(goldenReply)
 
 	st := h.s.Stats()
@@ -341,9 +341,9 @@ func TestDuplicateAddressDetectionIsDefended(t *testing.T) {
 	h := start(t, quiet())
 	h.s.Set([]netip.Addr{vip})
 	h.expect(goldenUnsolicited)
-	h.conn.in <- ipv6Frame(vipGroupM, peerMAC, netip.IPv6Unspecified(), vipGroup, 255, nsBody(vip, nil))
+	h.conn.In <- ipv6Frame(vipGroupM, peerMAC, netip.IPv6Unspecified(), vipGroup, 255, nsBody(vip, nil))
 	got := h.next()
-	if diff := cmp.Diff(goldenUnsolicited, got.frame); diff != "" {
+	if diff := cmp.Diff(goldenUnsolicited, got.Frame); diff != "" {
 		t.Fatalf("defence (-want +got):\n%s", diff)
 	}
 	if st := h.s.Stats(); st.RepliesSent != 1 {
@@ -375,7 +375,7 @@ func TestNoReplyAfterRemoval(t *testing.T) {
 	for range 2 {
 		h.next()
 	}
-	h.conn.in <- solicit(vip)
+	h.conn.In <- solicit(vip)
 	h.expect(goldenReply)
 
 	h.s.Set([]netip.Addr{otherVIP})
@@ -404,7 +404,7 @@ func TestRemovalIsImmediate(t *testing.T) {
 			select {
 			case <-stop:
 				return
-			case h.conn.in <- solicit(vip):
+			case h.conn.In <- solicit(vip):
 			}
 		}
 	})
@@ -412,14 +412,14 @@ func TestRemovalIsImmediate(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	h.s.Set(nil)
-	writesAtRemoval := h.conn.writes.Load()
+	writesAtRemoval := h.conn.Writes.Load()
 	before := h.s.Stats().Received
 	for h.s.Stats().Received < before+50 {
 		time.Sleep(time.Millisecond)
 	}
 	close(stop)
 	wg.Wait()
-	if got := h.conn.writes.Load(); got != writesAtRemoval {
+	if got := h.conn.Writes.Load(); got != writesAtRemoval {
 		t.Errorf("%d frames written after Set removed the VIP", got-writesAtRemoval)
 	}
 }
@@ -431,13 +431,13 @@ func TestBurst(t *testing.T) {
 	var times []time.Time
 	for range n {
 		w := h.next()
-		if diff := cmp.Diff(goldenUnsolicited, w.frame); diff != "" {
+		if diff := cmp.Diff(goldenUnsolicited, w.Frame); diff != "" {
 			t.Fatalf("unsolicited advertisement (-want +got):\n%s", diff)
 		}
-		if w.addr.String() != allNodesMAC.String() {
-			t.Errorf("written to %v, want %s", w.addr, allNodesMAC)
+		if w.Addr.String() != allNodesMAC.String() {
+			t.Errorf("written to %v, want %s", w.Addr, allNodesMAC)
 		}
-		times = append(times, w.at)
+		times = append(times, w.At)
 	}
 	h.expectNothing(4 * interval)
 	if span := times[n-1].Sub(times[0]); span < (n-1)*interval*9/10 {
@@ -463,8 +463,8 @@ func TestRefresh(t *testing.T) {
 	}
 	h.s.Set(nil)
 	time.Sleep(5 * time.Millisecond)
-	for len(h.conn.out) > 0 {
-		<-h.conn.out
+	for len(h.conn.Out) > 0 {
+		<-h.conn.Out
 	}
 	h.expectNothing(100 * time.Millisecond)
 }
@@ -500,7 +500,7 @@ func TestGroupFailuresAreRetried(t *testing.T) {
 	h.s.Set([]netip.Addr{vip})
 	h.expect(goldenUnsolicited)
 	// Answered although the join failed (a unicast solicitation still arrives).
-	h.conn.in <- ipv6Frame(ourMAC, peerMAC, peerLL, vip, 255, nsBody(vip, peerMAC))
+	h.conn.In <- ipv6Frame(ourMAC, peerMAC, peerLL, vip, 255, nsBody(vip, peerMAC))
 	h.expect(goldenReply)
 	if st := h.s.Stats(); st.GroupErrors != 1 || len(h.s.Groups()) != 0 {
 		t.Fatalf("stats = %+v, groups %v", st, h.s.Groups())
@@ -555,7 +555,7 @@ func TestMalformedFramesAreCountedAndIgnored(t *testing.T) {
 		}
 	}
 	h.expectNothing(50 * time.Millisecond)
-	h.conn.in <- good
+	h.conn.In <- good
 	h.expect(goldenReply)
 }
 
@@ -672,7 +672,7 @@ func TestRunLifecycle(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
 	s.Set([]netip.Addr{vip})
-	<-conn.out
+	<-conn.Out
 	if err := s.Run(ctx); !errors.Is(err, ErrRunning) {
 		t.Errorf("second Run = %v, want ErrRunning", err)
 	}
@@ -684,7 +684,7 @@ func TestRunLifecycle(t *testing.T) {
 	ctx, cancel = context.WithCancel(context.Background())
 	defer cancel()
 	go func() { done <- s.Run(ctx) }()
-	conn.in <- solicit(vip)
+	conn.In <- solicit(vip)
 	h := &harness{t: t, s: s, conn: conn, groups: groups}
 	h.expect(goldenReply)
 
@@ -707,7 +707,7 @@ func TestRunLifecycle(t *testing.T) {
 func TestSendErrorsAreCounted(t *testing.T) {
 	h := start(t, Config{BurstCount: 2, BurstInterval: time.Millisecond, Refresh: -1})
 	werr := error(syscall.ENETDOWN)
-	h.conn.writeErr.Store(&werr)
+	h.conn.WriteErr.Store(&werr)
 	h.s.Set([]netip.Addr{vip})
 	h.feed(solicit(vip))
 	deadline := time.Now().Add(5 * time.Second)
