@@ -3,7 +3,12 @@ package announcer
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/baremetal-dev/cloud-provider-baremetal/announcer/l2"
 )
 
 // Config is everything the announcer is told at start.
@@ -21,6 +26,18 @@ type Config struct {
 	// JoinGrace is how long a starting node (or one whose link came back) listens before it may
 	// own anything, so it learns the others' claims first.
 	JoinGrace time.Duration
+	// ProbeWait is how long a takeover probe (an ARP probe or a DAD solicitation for the VIP)
+	// listens for another MAC before the node answers for the VIP.
+	ProbeWait time.Duration
+	// ColdStartWait bounds how long a starting node takes only its own share of unclaimed VIPs
+	// while it waits for the other announcers the API lists.
+	ColdStartWait time.Duration
+	// MembershipSecret is the Secret ("namespace/name") holding the cluster's membership key;
+	// the first announcer creates it when it does not exist.
+	MembershipSecret string
+	// MemberSelector selects the Nodes that run an announcer (the DaemonSet's node selector);
+	// empty means every Node without the exclude-from-external-load-balancers label.
+	MemberSelector string
 	// MetricsAddr serves Prometheus metrics on /metrics ("" disables).
 	MetricsAddr string
 	// BurstCount and BurstInterval shape the gratuitous ARP / unsolicited NA burst on takeover.
@@ -37,6 +54,9 @@ func DefaultConfig() Config {
 		HeartbeatInterval: 50 * time.Millisecond,
 		FailureTimeout:    200 * time.Millisecond,
 		JoinGrace:         300 * time.Millisecond,
+		ProbeWait:         25 * time.Millisecond,
+		ColdStartWait:     2 * time.Second,
+		MembershipSecret:  "kube-system/baremetal-announcer-membership",
 		MetricsAddr:       ":7472",
 		BurstCount:        3,
 		BurstInterval:     100 * time.Millisecond,
@@ -62,8 +82,27 @@ func (c Config) Validate() error {
 	if c.JoinGrace < c.FailureTimeout {
 		errs = append(errs, fmt.Errorf("join grace %s must be at least the failure timeout %s, so a joining node hears every live peer", c.JoinGrace, c.FailureTimeout))
 	}
+	if c.ProbeWait <= 0 || c.ProbeWait >= c.FailureTimeout {
+		errs = append(errs, fmt.Errorf("probe wait %s must be positive and shorter than the failure timeout %s", c.ProbeWait, c.FailureTimeout))
+	}
+	if ns, name, ok := strings.Cut(c.MembershipSecret, "/"); !ok || ns == "" || name == "" {
+		errs = append(errs, fmt.Errorf("membership secret %q: want namespace/name", c.MembershipSecret))
+	}
+	if _, err := labels.Parse(c.MemberSelector); err != nil {
+		errs = append(errs, fmt.Errorf("member selector %q: %w", c.MemberSelector, err))
+	}
 	if c.BurstCount < 1 {
 		errs = append(errs, fmt.Errorf("burst count %d must be at least 1", c.BurstCount))
 	}
 	return errors.Join(errs...)
+}
+
+// l2Config is the layer-2 core's share of the configuration.
+func (c Config) l2Config() l2.Config {
+	lc := l2.DefaultConfig(c.NodeName)
+	lc.FailureTimeout = c.FailureTimeout
+	lc.JoinGrace = c.JoinGrace
+	lc.ProbeWait = c.ProbeWait
+	lc.ColdStartWait = c.ColdStartWait
+	return lc
 }

@@ -52,6 +52,12 @@ func desiredVIPs(services []*v1.Service, endpointSlices []*discoveryv1.EndpointS
 	byAddr := map[netip.Addr]*vipInfo{}
 	// candidates per VIP: intersection over the Local Services using it.
 	local := map[netip.Addr]map[string]bool{}
+	// Services sharing a VIP may name different pools: the first by namespace/name decides its
+	// announcement settings, whatever order the cache lists them in.
+	services = slices.Clone(services)
+	slices.SortFunc(services, func(a, b *v1.Service) int {
+		return strings.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
+	})
 	for _, svc := range services {
 		if svc.Spec.Type != v1.ServiceTypeLoadBalancer || svc.Spec.LoadBalancerClass != nil {
 			continue

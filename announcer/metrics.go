@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,13 +13,14 @@ import (
 
 // metrics are the announcer's Prometheus metrics, on their own registry.
 type metrics struct {
-	registry            *prometheus.Registry
-	vipsOwned           prometheus.Gauge
-	ownershipChanges    prometheus.Counter
-	failureDetections   prometheus.Counter
-	malformedHeartbeats prometheus.Counter
-	peersActive         prometheus.Gauge
-	state               prometheus.Gauge
+	registry          *prometheus.Registry
+	vipsOwned         prometheus.Gauge
+	ownershipChanges  prometheus.Counter
+	droppedHeartbeats *prometheus.CounterVec
+	wireConflicts     *prometheus.CounterVec
+	peersAlive        prometheus.Gauge
+	peersConnected    prometheus.Gauge
+	state             prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -32,26 +32,31 @@ func newMetrics() *metrics {
 		ownershipChanges: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "baremetal_announcer_ownership_changes_total", Help: "VIPs this node started or stopped answering for.",
 		}),
-		failureDetections: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "baremetal_announcer_failure_detections_total", Help: "Peers declared dead after missing heartbeats.",
+		droppedHeartbeats: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "baremetal_announcer_heartbeats_dropped_total",
+			Help: "Heartbeat datagrams dropped, by reason: unauthenticated (no valid tag under the membership key), malformed, not-member, wrong-source, stale (replayed), unproven (a new incarnation without a fresh echo), not-for-us, overload.",
+		}, []string{"reason"}),
+		wireConflicts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "baremetal_announcer_wire_conflicts_total",
+			Help: "Other MACs seen answering for VIPs: probe-answered (a takeover waited), kernel (a node's kernel answers ARP/NDP for a VIP it does not own: kube-proxy IPVS without strictARP), foreign (a host outside the cluster).",
+		}, []string{"kind"}),
+		peersAlive: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "baremetal_announcer_peers_alive", Help: "Other announcers heard from within the failure timeout.",
 		}),
-		malformedHeartbeats: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "baremetal_announcer_malformed_heartbeats_total", Help: "Heartbeat datagrams dropped because they did not parse.",
-		}),
-		peersActive: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "baremetal_announcer_peers_active", Help: "Other announcers heard from within the failure timeout and active.",
+		peersConnected: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "baremetal_announcer_peers_connected", Help: "Other announcers heard from that also hear this one (two-way); takeovers need more than half of the members.",
 		}),
 		state: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "baremetal_announcer_member_state", Help: "This announcer's membership state: 1 joining (owns nothing yet), 2 active, 3 leaving.",
 		}),
 	}
-	m.registry.MustRegister(m.vipsOwned, m.ownershipChanges, m.failureDetections, m.malformedHeartbeats, m.peersActive, m.state)
+	m.registry.MustRegister(m.vipsOwned, m.ownershipChanges, m.droppedHeartbeats, m.wireConflicts, m.peersAlive, m.peersConnected, m.state)
 	return m
 }
 
-// watch exports a speaker's packet counters, labelled by protocol and interface.
-func (m *metrics) watch(key string, sp speaker) {
-	protocol, iface, _ := strings.Cut(key, "/")
+// watch exports a speaker's packet counters, labelled by protocol and interface. A reopened
+// speaker replaces the counters of the one before it.
+func (m *metrics) watch(protocol, iface string, sp speaker) {
 	labels := prometheus.Labels{"protocol": protocol, "interface": iface}
 	for _, c := range []struct {
 		name, help string
@@ -60,10 +65,18 @@ func (m *metrics) watch(key string, sp speaker) {
 		{"baremetal_announcer_requests_total", "ARP requests / Neighbor Solicitations seen for owned VIPs.", func(s speakerStats) uint64 { return s.Requests }},
 		{"baremetal_announcer_replies_total", "ARP replies / Neighbor Advertisements sent in answer.", func(s speakerStats) uint64 { return s.Replies }},
 		{"baremetal_announcer_gratuitous_total", "Gratuitous ARPs / unsolicited Neighbor Advertisements sent.", func(s speakerStats) uint64 { return s.Gratuitous }},
+		{"baremetal_announcer_probes_total", "ARP probes / DAD solicitations sent before takeovers and to check owned VIPs.", func(s speakerStats) uint64 { return s.Probes }},
 	} {
 		value := c.value
-		_ = m.registry.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help, ConstLabels: labels},
-			func() float64 { return float64(value(sp.Stats())) }))
+		collector := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help, ConstLabels: labels},
+			func() float64 { return float64(value(sp.Stats())) })
+		if err := m.registry.Register(collector); err != nil {
+			var are prometheus.AlreadyRegisteredError
+			if errors.As(err, &are) {
+				m.registry.Unregister(are.ExistingCollector)
+				_ = m.registry.Register(collector)
+			}
+		}
 	}
 }
 

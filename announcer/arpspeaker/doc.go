@@ -29,4 +29,17 @@
 //
 // Malformed or unsupported frames (truncated, not Ethernet/IPv4 ARP, group or zero sender MAC)
 // are counted in Stats.Malformed and dropped.
+//
+// # The wire as a witness
+//
+// Before a caller takes a VIP over it can ask the LAN whether someone uses it, as RFC 5227
+// section 2.1 does: Watch the address, send Probe (an ARP probe, sender 0.0.0.0, which changes
+// no ARP cache) and wait for Config.OnForeign. It reports every valid ARP packet from another
+// MAC whose sender is an owned or watched address (a reply, an announcement, a request from that
+// address) and every probe of one; for an owned VIP the first kind also counts as a conflict, so
+// the same callback tells an owner that another host answers for its VIP. The speaker answers
+// the probes of other hosts for its owned VIPs, so that they back off.
+//
+// The protocol-independent machinery (the owned set and its announcement schedule, Run, the
+// counters) lives in announcer/internal/l2engine; this package is its ARP codec.
 package arpspeaker

@@ -9,10 +9,13 @@ import (
 )
 
 // FuzzHandleFrame feeds arbitrary frames to the frame handler: it must never panic, must account
-// for every frame exactly once, and may only ever write a well-formed reply from our MAC for an
-// owned VIP (never for a removed or foreign address).
+// for every frame exactly once, may only ever write a well-formed reply from our MAC for an
+// owned VIP (never for a removed or foreign address), and may only report foreign claims of
+// owned or watched addresses by another valid MAC.
 func FuzzHandleFrame(f *testing.F) {
 	removed := netip.MustParseAddr("198.18.0.102")
+	watched := netip.MustParseAddr("198.18.0.150")
+	unspecified := netip.IPv4Unspecified()
 	f.Add(request(vip))
 	f.Add(request(otherVIP))
 	f.Add(request(removed))
@@ -22,17 +25,26 @@ func FuzzHandleFrame(f *testing.F) {
 	f.Add(arpFrame(broadcast, peerMAC, 1, peerMAC, vip, zeroMAC, vip))
 	f.Add(arpFrame(peerMAC, ourMAC, 2, ourMAC, vip, peerMAC, peerIP))
 	f.Add(goldenGratuitous)
+	f.Add(goldenProbe)
+	f.Add(arpFrame(broadcast, peerMAC, 1, peerMAC, unspecified, zeroMAC, watched))
+	f.Add(arpFrame(broadcast, peerMAC, 1, peerMAC, watched, zeroMAC, watched))
+	f.Add(arpFrame(ourMAC, peerMAC, 2, peerMAC, watched, ourMAC, peerIP))
+	f.Add(arpFrame(ourMAC, peerMAC, 2, peerMAC, vip, ourMAC, peerIP))
+	f.Add(arpFrame(broadcast, peerMAC, 1, peerMAC, watched, zeroMAC, vip))
 	f.Add(request(vip)[:42])
 	f.Add([]byte{})
 
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		conn := newFakeConn()
-		s, err := New(Config{Interface: &net.Interface{HardwareAddr: ourMAC}}, conn)
+		var reports []Foreign
+		s, err := New(Config{Interface: &net.Interface{HardwareAddr: ourMAC}, OnForeign: func(f Foreign) { reports = append(reports, f) }}, conn)
 		if err != nil {
 			t.Fatal(err)
 		}
 		s.Set([]netip.Addr{vip, removed})
 		s.Set([]netip.Addr{vip, otherVIP})
+		s.Watch([]netip.Addr{removed, watched})
+		s.Watch([]netip.Addr{watched})
 		owned := map[netip.Addr]bool{vip: true, otherVIP: true}
 
 		in := bytes.Clone(frame)
@@ -47,6 +59,21 @@ func FuzzHandleFrame(f *testing.F) {
 		}
 		if st.GratuitousSent != 0 {
 			t.Fatalf("gratuitous ARP sent without Run: %+v", st)
+		}
+		if st.ForeignSeen != uint64(len(reports)) || len(reports) > 2 || st.Conflicts > st.ForeignSeen {
+			t.Fatalf("%d reports, stats %+v", len(reports), st)
+		}
+		for _, r := range reports {
+			if !owned[r.Addr] && r.Addr != watched {
+				t.Fatalf("reported %s, which is neither owned nor watched", r.Addr)
+			}
+			if bytes.Equal(r.MAC, ourMAC) || len(r.MAC) != 6 || r.MAC[0]&1 != 0 {
+				t.Fatalf("reported MAC %s", r.MAC)
+			}
+			// A probe has sender 0.0.0.0 and the address as target; a claim has it as sender.
+			if spa, tpa := netip.AddrFrom4([4]byte(frame[28:32])), netip.AddrFrom4([4]byte(frame[38:42])); (r.Probe && (spa != unspecified || tpa != r.Addr)) || (!r.Probe && spa != r.Addr) {
+				t.Fatalf("report %+v for a packet from %s for %s", r, spa, tpa)
+			}
 		}
 		if uint64(len(conn.Out)) != st.RepliesSent {
 			t.Fatalf("%d frames written, %d replies counted", len(conn.Out), st.RepliesSent)

@@ -5,31 +5,26 @@ package arpspeaker_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"os/exec"
 	"regexp"
-	"runtime"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/baremetal-dev/cloud-provider-baremetal/announcer/arpspeaker"
+	"github.com/baremetal-dev/cloud-provider-baremetal/announcer/internal/l2engine/labnet"
 )
 
-// The privileged tests build a two-host LAN out of network namespaces: "node" runs the speaker
-// on a real AF_PACKET socket, "client" uses the real arping and the real kernel neighbour cache.
-// Addresses come only from 198.18.0.0/15 and exist only inside these namespaces, which the test
-// creates and deletes (with their veth pair) itself.
+// The privileged tests build a two-host LAN out of network namespaces (labnet): "node" runs the
+// speaker on a real AF_PACKET socket, "client" uses the real arping and the real kernel neighbour
+// cache, or a second speaker that probes. Addresses come only from 198.18.0.0/15 and exist only
+// inside these namespaces, which the test creates and deletes (with their veth pair) itself.
 
 const (
-	nodeIf   = "bm0"
-	clientIf = "bm1"
+	nodeIf   = labnet.NodeIf
+	clientIf = labnet.ClientIf
 )
 
 var (
@@ -40,146 +35,29 @@ var (
 	staleMAC   = "02:00:00:00:00:99"
 )
 
-var labSeq atomic.Int64
+type lab struct{ *labnet.Lab }
 
-type lab struct {
-	node, client string
-}
+var (
+	requirePrivileges = labnet.RequirePrivileges
+	run               = labnet.Run
+	inNetns           = labnet.InNetns
+)
 
-// requirePrivileges fails (never skips) a test that cannot run: CI runs as root with the tools
-// that hack/install-deps.sh installs.
-func requirePrivileges(t *testing.T, tools ...string) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Fatal("this test creates network namespaces and raw sockets: run it as root (CI does)")
-	}
-	for _, tool := range append([]string{"ip"}, tools...) {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is not installed: run hack/install-deps.sh", tool)
-		}
-	}
-}
-
-func run(t *testing.T, name string, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(name, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
-// newLab creates the two namespaces joined by a veth pair, with DAD off, and deletes them at the
-// end of the test.
-func newLab(t *testing.T) *lab {
-	t.Helper()
-	prefix := fmt.Sprintf("bmtest-%d-%d", os.Getpid(), labSeq.Add(1))
-	l := &lab{node: prefix + "-node", client: prefix + "-client"}
-	for _, ns := range []string{l.node, l.client} {
-		run(t, "ip", "netns", "add", ns)
-		t.Cleanup(func() {
-			if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
-				t.Errorf("deleting namespace %s: %v\n%s", ns, err, out)
-			}
-		})
-		for _, key := range []string{"net.ipv6.conf.all.accept_dad", "net.ipv6.conf.default.accept_dad"} {
-			run(t, "ip", "netns", "exec", ns, "sysctl", "-q", "-w", key+"=0")
-		}
-		run(t, "ip", "-n", ns, "link", "set", "lo", "up")
-	}
-	// Created inside the node namespace, the pair never exists in the host's.
-	run(t, "ip", "-n", l.node, "link", "add", nodeIf, "type", "veth", "peer", "name", clientIf, "netns", l.client)
-	run(t, "ip", "-n", l.node, "addr", "add", nodeAddr.String(), "dev", nodeIf)
-	run(t, "ip", "-n", l.client, "addr", "add", clientAddr.String(), "dev", clientIf)
-	run(t, "ip", "-n", l.node, "link", "set", nodeIf, "up")
-	run(t, "ip", "-n", l.client, "link", "set", clientIf, "up")
-	waitCarrier(t, l.node, nodeIf)
-	waitCarrier(t, l.client, clientIf)
-	return l
-}
-
-// waitCarrier waits until the interface has carrier: a veth gets it asynchronously after both
-// ends are up, and frames sent before are lost.
-func waitCarrier(t *testing.T, ns, ifname string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		link := run(t, "ip", "-n", ns, "link", "show", "dev", ifname)
-		if strings.Contains(link, "state UP") && !strings.Contains(link, "NO-CARRIER") {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no carrier on %s in %s:\n%s", ifname, ns, link)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// inNetns runs fn on an OS thread that has entered the named namespace. Sockets fn creates stay
-// in that namespace after the thread leaves it.
-func inNetns(ns string, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		target, err := os.Open("/run/netns/" + ns)
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer target.Close()
-		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("entering namespace %s: %w", ns, err)
-			return
-		}
-		ferr := fn()
-		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-			// Leave the thread locked: it ends with this goroutine instead of serving others.
-			errc <- fmt.Errorf("leaving namespace %s: %w", ns, err)
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- ferr
-	}()
-	return <-errc
-}
+func newLab(t *testing.T) *lab { return &lab{labnet.New(t, nodeAddr, clientAddr)} }
 
 // startSpeaker opens a real speaker on the node's interface and runs it until the test ends.
 func (l *lab) startSpeaker(t *testing.T) *arpspeaker.Speaker {
 	t.Helper()
-	var s *arpspeaker.Speaker
-	err := inNetns(l.node, func() error {
-		ifi, err := net.InterfaceByName(nodeIf)
-		if err != nil {
-			return err
-		}
-		s, err = arpspeaker.Listen(arpspeaker.Config{Interface: ifi, BurstInterval: 20 * time.Millisecond})
-		return err
+	return startSpeakerIn(t, l.Node, nodeIf, arpspeaker.Config{BurstInterval: 20 * time.Millisecond})
+}
+
+// startSpeakerIn opens a real speaker on ifname in namespace ns and runs it until the test ends.
+func startSpeakerIn(t *testing.T, ns, ifname string, cfg arpspeaker.Config) *arpspeaker.Speaker {
+	t.Helper()
+	return labnet.Listen(t, ns, ifname, func(ifi *net.Interface) (*arpspeaker.Speaker, error) {
+		cfg.Interface = ifi
+		return arpspeaker.Listen(cfg)
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-		if err := s.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	return s
 }
 
 var arpingReply = regexp.MustCompile(`bytes from ([0-9a-fA-F:]{17}) \(([0-9.]+)\)`)
@@ -189,7 +67,7 @@ func (l *lab) arping(t *testing.T, target netip.Addr) (macs []string, exit int) 
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", l.client,
+	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", l.Client,
 		"arping", "-c", "3", "-W", "0.2", "-i", clientIf, target.String())
 	out, err := cmd.CombinedOutput()
 	if ctx.Err() != nil {
@@ -208,28 +86,6 @@ func (l *lab) arping(t *testing.T, target netip.Addr) (macs []string, exit int) 
 	}
 	t.Logf("arping %s (exit %d):\n%s", target, cmd.ProcessState.ExitCode(), out)
 	return macs, cmd.ProcessState.ExitCode()
-}
-
-// neighbour returns the client's neighbour entry for addr, as `ip neigh` prints it.
-func (l *lab) neighbour(t *testing.T, addr netip.Addr) string {
-	t.Helper()
-	return strings.TrimSpace(run(t, "ip", "-n", l.client, "neigh", "show", addr.String(), "dev", clientIf))
-}
-
-// waitNeighbour waits until the client's entry for addr has lladdr mac.
-func (l *lab) waitNeighbour(t *testing.T, addr netip.Addr, mac string) string {
-	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
-	for {
-		entry := l.neighbour(t, addr)
-		if strings.Contains(entry, "lladdr "+mac+" ") {
-			return entry
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("client's neighbour entry for %s is %q, want lladdr %s", addr, entry, mac)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func TestLabARP(t *testing.T) {
@@ -264,8 +120,8 @@ func TestLabARP(t *testing.T) {
 	t.Run("kernel resolution", func(t *testing.T) {
 		// The client's own kernel resolves the VIP through our reply (a real ARP request from the
 		// kernel, not from a tool).
-		run(t, "ip", "-n", l.client, "neigh", "flush", "dev", clientIf)
-		err := inNetns(l.client, func() error {
+		run(t, "ip", "-n", l.Client, "neigh", "flush", "dev", clientIf)
+		err := inNetns(l.Client, func() error {
 			c, err := net.Dial("udp4", netip.AddrPortFrom(labVIP, 9).String())
 			if err != nil {
 				return err
@@ -277,7 +133,7 @@ func TestLabARP(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		entry := l.waitNeighbour(t, labVIP, mac)
+		entry := l.WaitNeighbour(t, labVIP, mac)
 		if !strings.Contains(entry, "REACHABLE") {
 			t.Errorf("neighbour entry %q, want REACHABLE", entry)
 		}
@@ -285,13 +141,13 @@ func TestLabARP(t *testing.T) {
 
 	t.Run("gratuitous ARP on takeover updates the client's cache", func(t *testing.T) {
 		s.Set(nil)
-		run(t, "ip", "-n", l.client, "neigh", "replace", labVIP.String(), "lladdr", staleMAC, "dev", clientIf, "nud", "stale")
-		if entry := l.neighbour(t, labVIP); !strings.Contains(entry, staleMAC) {
+		run(t, "ip", "-n", l.Client, "neigh", "replace", labVIP.String(), "lladdr", staleMAC, "dev", clientIf, "nud", "stale")
+		if entry := l.Neighbour(t, labVIP); !strings.Contains(entry, staleMAC) {
 			t.Fatalf("seeded entry = %q", entry)
 		}
 		before := s.Stats().GratuitousSent
 		s.Set([]netip.Addr{labVIP})
-		t.Logf("after takeover: %s", l.waitNeighbour(t, labVIP, mac))
+		t.Logf("after takeover: %s", l.WaitNeighbour(t, labVIP, mac))
 		if got := s.Stats().GratuitousSent; got == before {
 			t.Error("no gratuitous ARP counted")
 		}
@@ -323,5 +179,41 @@ func waitGratuitous(t *testing.T, s *arpspeaker.Speaker, n uint64) {
 			t.Fatalf("stats = %+v, want %d unsolicited gratuitous ARPs", s.Stats(), n)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestLabProbe probes from a speaker in the client namespace: an address owned by the node's
+// speaker, an address nobody uses and an address configured on the node's kernel.
+func TestLabProbe(t *testing.T) {
+	requirePrivileges(t)
+	l := newLab(t)
+	owner := l.startSpeaker(t)
+	ownerMAC := owner.HardwareAddr().String()
+	owner.Set([]netip.Addr{labVIP})
+	waitGratuitous(t, owner, arpspeaker.DefaultBurstCount)
+
+	reports, onForeign := labnet.Reports[arpspeaker.Foreign]()
+	prober := startSpeakerIn(t, l.Client, clientIf, arpspeaker.Config{OnForeign: onForeign})
+	kernelAddr, nobody := netip.MustParseAddr("198.18.0.150"), netip.MustParseAddr("198.18.0.200")
+	l.AddAddr(t, l.Node, nodeIf, netip.PrefixFrom(kernelAddr, 32))
+	prober.Watch([]netip.Addr{labVIP, kernelAddr, nobody})
+
+	probe := func(t *testing.T, addr netip.Addr, wantMAC string) {
+		t.Helper()
+		labnet.CheckProbe(t, prober.Probe, reports, addr, wantMAC)
+	}
+	t.Run("owned by a speaker", func(t *testing.T) { probe(t, labVIP, ownerMAC) })
+	t.Run("owned by nobody", func(t *testing.T) { probe(t, nobody, "") })
+	// The node's kernel answers a probe for its own address (arp_process: sender 0.0.0.0 and a
+	// local target), with the same MAC, since it is the same interface.
+	t.Run("configured on the kernel", func(t *testing.T) { probe(t, kernelAddr, ownerMAC) })
+
+	if st := prober.Stats(); st.ProbesSent != 3 || st.SendErrors != 0 || st.RepliesSent != 0 || st.GratuitousSent != 0 {
+		t.Errorf("prober stats = %+v", st)
+	}
+	// The owner saw one probe of its VIP (reported, answered) and no conflict: a probe claims
+	// nothing.
+	if st := owner.Stats(); st.ForeignSeen != 1 || st.Conflicts != 0 {
+		t.Errorf("owner stats = %+v, want one foreign probe and no conflict", st)
 	}
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/baremetal-dev/cloud-provider-baremetal/announcer/internal/packettest"
 )
 
 var (
@@ -73,10 +75,17 @@ var (
 )
 
 type harness struct {
-	t     *testing.T
-	s     *Speaker
-	conn  *fakeConn
-	taken uint64 // frames read from conn
+	*packettest.Harness
+	s    *Speaker
+	conn *fakeConn
+}
+
+// counts are the counters the harness follows.
+func counts(s *Speaker) packettest.Counts {
+	return func() (uint64, uint64) {
+		st := s.Stats()
+		return st.RepliesSent + st.GratuitousSent + st.ProbesSent + st.SendErrors, st.Received
+	}
 }
 
 // start returns a running Speaker on a fake connection; the test's end stops it and checks that
@@ -91,94 +100,18 @@ func start(t *testing.T, cfg Config) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run returned %v, want nil", err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Error("Run did not return after its context ended")
-		}
-	})
-	return &harness{t: t, s: s, conn: conn}
+	return &harness{Harness: packettest.Start(t, conn, counts(s), s.Run), s: s, conn: conn}
 }
 
 // quiet is a Config whose only gratuitous ARP per VIP is the first one of the burst.
 func quiet() Config { return Config{BurstCount: 1, Refresh: -1} }
 
-// next returns the next frame written, failing after a timeout.
-func (h *harness) next() written {
-	h.t.Helper()
-	select {
-	case w := <-h.conn.Out:
-		// The fake connection hands the frame over before the speaker counts the write: wait for
-		// the count, so tests may check Stats right after reading frames.
-		h.taken++
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			st := h.s.Stats()
-			if st.RepliesSent+st.GratuitousSent+st.SendErrors >= h.taken || time.Now().After(deadline) {
-				return w
-			}
-			time.Sleep(100 * time.Microsecond)
-		}
-	case <-time.After(5 * time.Second):
-		h.t.Fatal("no frame written within 5s")
-		return written{}
-	}
-}
-
-// expect checks that the next frames written are want, in order.
-func (h *harness) expect(want ...[]byte) {
-	h.t.Helper()
-	for i, w := range want {
-		got := h.next()
-		if diff := cmp.Diff(w, got.Frame); diff != "" {
-			h.t.Fatalf("frame %d (-want +got):\n%s", i, diff)
-		}
-	}
-}
-
-// expectNothing checks that nothing is written for d.
-func (h *harness) expectNothing(d time.Duration) {
-	h.t.Helper()
-	select {
-	case w := <-h.conn.Out:
-		h.t.Fatalf("unexpected frame written: % x", w.Frame)
-	case <-time.After(d):
-	}
-}
-
-// feed hands frames to the speaker and waits until it has handled them all.
-func (h *harness) feed(frames ...[]byte) {
-	h.t.Helper()
-	want := h.s.Stats().Received + uint64(len(frames))
-	for _, f := range frames {
-		h.conn.In <- f
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for h.s.Stats().Received < want {
-		if time.Now().After(deadline) {
-			h.t.Fatalf("speaker handled %d frames, want %d", h.s.Stats().Received, want)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 func TestGolden(t *testing.T) {
-	s, err := New(Config{Interface: &net.Interface{HardwareAddr: ourMAC}}, newFakeConn())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(goldenReply, s.reply(vip, peerMAC, peerIP)); diff != "" {
+	c := &codec{mac: ourMAC}
+	if diff := cmp.Diff(goldenReply, c.reply(vip, peerMAC, peerIP)); diff != "" {
 		t.Errorf("reply (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(goldenGratuitous, s.gratuitous(vip)); diff != "" {
+	if diff := cmp.Diff(goldenGratuitous, c.gratuitous(vip)); diff != "" {
 		t.Errorf("gratuitous (-want +got):\n%s", diff)
 	}
 	// The hand assembler agrees with the golden bytes.
@@ -190,10 +123,10 @@ func TestGolden(t *testing.T) {
 func TestReplyForOwnedVIP(t *testing.T) {
 	h := start(t, quiet())
 	h.s.Set([]netip.Addr{vip})
-	h.expect(goldenGratuitous)
+	h.Expect(goldenGratuitous)
 
 	h.conn.In <- request(vip)
-	got := h.next()
+	got := h.Next()
 	if diff := cmp.Diff(goldenReply, got.Frame); diff != "" {
 		t.Fatalf("reply (-want +got):\n%s", diff)
 	}
@@ -202,7 +135,7 @@ func TestReplyForOwnedVIP(t *testing.T) {
 	}
 	// A unicast request to our MAC (a neighbour refreshing its entry) is answered too.
 	h.conn.In <- arpFrame(ourMAC, peerMAC, 1, peerMAC, peerIP, zeroMAC, vip)
-	h.expect(goldenReply)
+	h.Expect(goldenReply)
 
 	st := h.s.Stats()
 	if st.RequestsSeen != 2 || st.RepliesSent != 2 || st.GratuitousSent != 1 || st.Ignored != 0 || st.Malformed != 0 {
@@ -215,22 +148,22 @@ func TestProbeIsAnswered(t *testing.T) {
 	// does not take the VIP.
 	h := start(t, quiet())
 	h.s.Set([]netip.Addr{vip})
-	h.expect(goldenGratuitous)
+	h.Expect(goldenGratuitous)
 	unspecified := netip.IPv4Unspecified()
 	h.conn.In <- arpFrame(broadcast, peerMAC, 1, peerMAC, unspecified, zeroMAC, vip)
-	h.expect(arpFrame(peerMAC, ourMAC, 2, ourMAC, vip, peerMAC, unspecified))
+	h.Expect(arpFrame(peerMAC, ourMAC, 2, ourMAC, vip, peerMAC, unspecified))
 }
 
 func TestNoReplyForNotOwned(t *testing.T) {
 	h := start(t, quiet())
 	h.s.Set([]netip.Addr{vip})
-	h.expect(goldenGratuitous)
-	h.feed(
+	h.Expect(goldenGratuitous)
+	h.Feed(
 		request(otherVIP),
 		request(peerIP),
 		request(netip.MustParseAddr("198.18.0.1")),
 	)
-	h.expectNothing(50 * time.Millisecond)
+	h.ExpectNothing(50 * time.Millisecond)
 	if st := h.s.Stats(); st.RequestsSeen != 3 || st.Ignored != 3 || st.RepliesSent != 0 {
 		t.Errorf("stats = %+v", st)
 	}
@@ -240,18 +173,18 @@ func TestNoReplyAfterRemoval(t *testing.T) {
 	h := start(t, quiet())
 	h.s.Set([]netip.Addr{vip, otherVIP})
 	for range 2 {
-		h.next()
+		h.Next()
 	}
 	h.conn.In <- request(vip)
-	h.expect(goldenReply)
+	h.Expect(goldenReply)
 
 	h.s.Set([]netip.Addr{otherVIP})
-	h.feed(request(vip))
-	h.expectNothing(50 * time.Millisecond)
+	h.Feed(request(vip))
+	h.ExpectNothing(50 * time.Millisecond)
 
 	h.s.Set(nil)
-	h.feed(request(vip), request(otherVIP))
-	h.expectNothing(50 * time.Millisecond)
+	h.Feed(request(vip), request(otherVIP))
+	h.ExpectNothing(50 * time.Millisecond)
 	if st := h.s.Stats(); st.RepliesSent != 1 || st.Ignored != 3 {
 		t.Errorf("stats = %+v", st)
 	}
@@ -265,7 +198,7 @@ func TestNoReplyAfterRemoval(t *testing.T) {
 func TestRemovalIsImmediate(t *testing.T) {
 	h := start(t, quiet())
 	h.s.Set([]netip.Addr{vip})
-	h.expect(goldenGratuitous)
+	h.Expect(goldenGratuitous)
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -300,7 +233,7 @@ func TestBurst(t *testing.T) {
 	h.s.Set([]netip.Addr{vip})
 	var times []time.Time
 	for range n {
-		w := h.next()
+		w := h.Next()
 		if diff := cmp.Diff(goldenGratuitous, w.Frame); diff != "" {
 			t.Fatalf("gratuitous ARP (-want +got):\n%s", diff)
 		}
@@ -309,19 +242,19 @@ func TestBurst(t *testing.T) {
 		}
 		times = append(times, w.At)
 	}
-	h.expectNothing(4 * interval)
+	h.ExpectNothing(4 * interval)
 	// Timers never fire early; allow for the capture side's own scheduling.
 	if span := times[n-1].Sub(times[0]); span < (n-1)*interval*9/10 {
 		t.Errorf("burst of %d took %s, want at least %s", n, span, (n-1)*interval)
 	}
 	// Setting the same set again is not a takeover: no new burst.
 	h.s.Set([]netip.Addr{vip, vip})
-	h.expectNothing(3 * interval)
+	h.ExpectNothing(3 * interval)
 	// Removed and added back is.
 	h.s.Set(nil)
 	h.s.Set([]netip.Addr{vip})
 	for range n {
-		h.expect(goldenGratuitous)
+		h.Expect(goldenGratuitous)
 	}
 	if st := h.s.Stats(); st.GratuitousSent != 2*n {
 		t.Errorf("GratuitousSent = %d, want %d", st.GratuitousSent, 2*n)
@@ -340,11 +273,11 @@ func TestBurstBeforeRun(t *testing.T) {
 		t.Fatalf("frame written before Run: % x", w.Frame)
 	case <-time.After(20 * time.Millisecond):
 	}
-	h := &harness{t: t, s: s, conn: conn}
+	h := &harness{Harness: packettest.NewHarness(t, conn, counts(s)), s: s, conn: conn}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
-	h.expect(goldenGratuitous, goldenGratuitous)
+	h.Expect(goldenGratuitous, goldenGratuitous)
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -355,7 +288,7 @@ func TestRefresh(t *testing.T) {
 	h := start(t, Config{BurstCount: 1, Refresh: 20 * time.Millisecond})
 	h.s.Set([]netip.Addr{vip})
 	for range 4 {
-		h.expect(goldenGratuitous)
+		h.Expect(goldenGratuitous)
 	}
 	h.s.Set(nil)
 	// A refresh may have been written while Set was waiting for the lock; none after.
@@ -363,7 +296,7 @@ func TestRefresh(t *testing.T) {
 	for len(h.conn.Out) > 0 {
 		<-h.conn.Out
 	}
-	h.expectNothing(100 * time.Millisecond)
+	h.ExpectNothing(100 * time.Millisecond)
 }
 
 func TestMalformedFramesAreCountedAndIgnored(t *testing.T) {
@@ -387,18 +320,18 @@ func TestMalformedFramesAreCountedAndIgnored(t *testing.T) {
 	}
 	h := start(t, quiet())
 	h.s.Set([]netip.Addr{vip})
-	h.expect(goldenGratuitous)
+	h.Expect(goldenGratuitous)
 	for name, f := range malformed {
 		before := h.s.Stats().Malformed
-		h.feed(f)
+		h.Feed(f)
 		if got := h.s.Stats().Malformed; got != before+1 {
 			t.Errorf("%s: Malformed went from %d to %d, want +1", name, before, got)
 		}
 	}
-	h.expectNothing(50 * time.Millisecond)
+	h.ExpectNothing(50 * time.Millisecond)
 	// Still answering.
 	h.conn.In <- good
-	h.expect(goldenReply)
+	h.Expect(goldenReply)
 }
 
 func TestIgnored(t *testing.T) {
@@ -413,15 +346,15 @@ func TestIgnored(t *testing.T) {
 	}
 	h := start(t, quiet())
 	h.s.Set([]netip.Addr{vip})
-	h.expect(goldenGratuitous)
+	h.Expect(goldenGratuitous)
 	for name, f := range ignored {
 		before := h.s.Stats().Ignored
-		h.feed(f)
+		h.Feed(f)
 		if got := h.s.Stats().Ignored; got != before+1 {
 			t.Errorf("%s: Ignored went from %d to %d, want +1", name, before, got)
 		}
 	}
-	h.expectNothing(50 * time.Millisecond)
+	h.ExpectNothing(50 * time.Millisecond)
 	if st := h.s.Stats(); st.Malformed != 0 || st.RepliesSent != 0 || st.Conflicts != 0 {
 		t.Errorf("stats = %+v", st)
 	}
@@ -430,13 +363,13 @@ func TestIgnored(t *testing.T) {
 func TestConflictIsCountedNotAnswered(t *testing.T) {
 	h := start(t, quiet())
 	h.s.Set([]netip.Addr{vip})
-	h.expect(goldenGratuitous)
-	h.feed(
+	h.Expect(goldenGratuitous)
+	h.Feed(
 		arpFrame(broadcast, peerMAC, 1, peerMAC, vip, zeroMAC, vip), // gratuitous request
 		arpFrame(broadcast, peerMAC, 2, peerMAC, vip, peerMAC, vip), // gratuitous reply
 		arpFrame(broadcast, peerMAC, 1, peerMAC, vip, zeroMAC, otherVIP),
 	)
-	h.expectNothing(50 * time.Millisecond)
+	h.ExpectNothing(50 * time.Millisecond)
 	if st := h.s.Stats(); st.Conflicts != 3 || st.Ignored != 3 {
 		t.Errorf("stats = %+v", st)
 	}
@@ -453,8 +386,8 @@ func TestSetKeepsOnlyUnicastIPv4(t *testing.T) {
 		netip.MustParseAddr("127.0.0.1"),
 		netip.MustParseAddr("::ffff:198.18.0.100"), // unmapped to vip
 	})
-	h.expect(goldenGratuitous)
-	h.expectNothing(30 * time.Millisecond)
+	h.Expect(goldenGratuitous)
+	h.ExpectNothing(30 * time.Millisecond)
 	if got := h.s.Owned(); !slices.Equal(got, []netip.Addr{vip}) {
 		t.Errorf("Owned() = %v, want [%s]", got, vip)
 	}
@@ -483,8 +416,8 @@ func TestConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.burstCount != DefaultBurstCount || s.burstInterval != DefaultBurstInterval || s.refresh != 0 {
-		t.Errorf("zero Config: burst %d, interval %s, refresh %s; want the default burst and no refresh", s.burstCount, s.burstInterval, s.refresh)
+	if c := s.e.Config(); c.BurstCount != DefaultBurstCount || c.BurstInterval != DefaultBurstInterval || c.Refresh != 0 {
+		t.Errorf("zero Config: burst %d, interval %s, refresh %s; want the default burst and no refresh", c.BurstCount, c.BurstInterval, c.Refresh)
 	}
 	if _, err := New(Config{Interface: ifi("02:00:00:00:00:01")}, nil); err == nil {
 		t.Error("New accepted a nil connection")
@@ -514,8 +447,8 @@ func TestRunLifecycle(t *testing.T) {
 	ctx, cancel = context.WithCancel(context.Background())
 	go func() { done <- s.Run(ctx) }()
 	conn.In <- request(vip)
-	h := &harness{t: t, s: s, conn: conn}
-	h.expect(goldenReply)
+	h := &harness{Harness: packettest.NewHarness(t, conn, counts(s)), s: s, conn: conn}
+	h.Expect(goldenReply)
 
 	// Closing the connection ends Run with an error.
 	if err := s.Close(); err != nil {
@@ -537,7 +470,7 @@ func TestSendErrorsAreCounted(t *testing.T) {
 	werr := error(syscall.ENETDOWN)
 	h.conn.WriteErr.Store(&werr)
 	h.s.Set([]netip.Addr{vip})
-	h.feed(request(vip))
+	h.Feed(request(vip))
 	deadline := time.Now().Add(5 * time.Second)
 	for h.s.Stats().SendErrors < 3 {
 		if time.Now().After(deadline) {

@@ -42,7 +42,7 @@ func BenchmarkAssign(b *testing.B) {
 	}
 	claimed := map[netip.Addr][]election.Claim{}
 	for a, o := range election.Assign(vips, nodes, nil) {
-		claimed[a] = []election.Claim{{Node: o, View: 96}}
+		claimed[a] = []election.Claim{{Node: o, Gen: 96}}
 	}
 	for _, bc := range []struct {
 		name   string

@@ -47,10 +47,11 @@ type VIP struct {
 type Claim struct {
 	// Node is the claiming node's name.
 	Node string
-	// View is the number of healthy nodes the claimer saw when it took the VIP. When claims
-	// meet (after a partition heals) the highest View wins, so a node that took the VIP while
-	// isolated (View 1) yields to the side that saw more.
-	View int
+	// Gen is the claim's generation: every takeover claims one more than the highest generation
+	// its taker has seen for the VIP. When claims meet (after a partition heals) the highest Gen
+	// wins: the latest takeover, made with a quorum and with the wire showing the old owner
+	// silent, keeps the VIP, whatever order the messages arrive in.
+	Gen int
 }
 
 // Reasons returned by Eligible for a node that may not own a VIP. Callers may compare against
@@ -114,13 +115,13 @@ func vipReason(v *VIP, n *Node) string {
 //
 // Rules: 1) eligible = Healthy && !Unschedulable && !NetworkUnavailable && no ExcludeLabel &&
 // NodeSelector matches && (Candidates nil or contains the name), see Eligible. 2) If some
-// eligible node holds a claim, the owner is the claimer with the highest View, ties broken by
+// eligible node holds a claim, the owner is the claimer with the highest Gen, ties broken by
 // the Score (highest wins), then by name (smallest wins); claims by ineligible or unknown nodes
 // are ignored. 3) Otherwise the owner is the eligible node with the highest Score for
 // (Addr, Name), ties by name (smallest wins).
 //
 // A name listed more than once in nodes is eligible only if every listing is; several claims by
-// one node count as its highest View. The result does not depend on the order of nodes or
+// one node count as its highest Gen. The result does not depend on the order of nodes or
 // claims, and the inputs are not modified.
 func Owner(v VIP, nodes []Node, claims []Claim) (owner string, ok bool) {
 	r := newRoster(nodes)
@@ -223,16 +224,16 @@ func (m *member) eligible(group []VIP) bool {
 	return true
 }
 
-// rank orders candidates: higher view, then higher score, then smaller name.
+// rank orders candidates: higher gen, then higher score, then smaller name.
 type rank struct {
-	view  int
+	gen  int
 	score uint64
 	name  string
 }
 
 func (a rank) beats(b rank) bool {
-	if a.view != b.view {
-		return a.view > b.view
+	if a.gen != b.gen {
+		return a.gen > b.gen
 	}
 	if a.score != b.score {
 		return a.score > b.score
@@ -256,13 +257,13 @@ func (r *roster) owner(group []VIP, claims []Claim) (string, bool) {
 			continue
 		}
 		m := &r.members[j]
-		if found && c.View < best.view {
+		if found && c.Gen < best.gen {
 			continue // cannot win; skip the eligibility check and the hash
 		}
 		if !m.eligible(group) {
 			continue
 		}
-		cand := rank{view: c.View, score: scoreFrom(m.seed, addr), name: m.name}
+		cand := rank{gen: c.Gen, score: scoreFrom(m.seed, addr), name: m.name}
 		if !found || cand.beats(best) {
 			best, found = cand, true
 		}

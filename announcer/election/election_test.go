@@ -111,11 +111,11 @@ func TestOwner(t *testing.T) {
 		{"unclaimed, top node excluded", vip, five(func(ns []election.Node) { ns[c].Labels[election.ExcludeLabel] = "" }), nil, "node-a"},
 
 		{"sticky: claimer keeps the VIP over higher scores", vip, five(nil), []election.Claim{{"node-b", 3}}, "node-b"},
-		{"highest View wins", vip, five(nil), []election.Claim{{"node-b", 3}, {"node-e", 5}}, "node-e"},
-		{"highest View wins over score", vip, five(nil), []election.Claim{{"node-c", 1}, {"node-b", 2}}, "node-b"},
-		{"equal View: higher score wins", vip, five(nil), []election.Claim{{"node-b", 3}, {"node-e", 3}}, "node-e"},
-		{"equal View: higher score wins, other order", vip, five(nil), []election.Claim{{"node-e", 3}, {"node-b", 3}}, "node-e"},
-		{"equal View: top of ranking", vip, five(nil), []election.Claim{{"node-b", 4}, {"node-a", 4}, {"node-d", 4}}, "node-a"},
+		{"highest Gen wins", vip, five(nil), []election.Claim{{"node-b", 3}, {"node-e", 5}}, "node-e"},
+		{"highest Gen wins over score", vip, five(nil), []election.Claim{{"node-c", 1}, {"node-b", 2}}, "node-b"},
+		{"equal Gen: higher score wins", vip, five(nil), []election.Claim{{"node-b", 3}, {"node-e", 3}}, "node-e"},
+		{"equal Gen: higher score wins, other order", vip, five(nil), []election.Claim{{"node-e", 3}, {"node-b", 3}}, "node-e"},
+		{"equal Gen: top of ranking", vip, five(nil), []election.Claim{{"node-b", 4}, {"node-a", 4}, {"node-d", 4}}, "node-a"},
 		{"several claims by one node: highest counts", vip, five(nil), []election.Claim{{"node-b", 1}, {"node-e", 5}, {"node-b", 7}}, "node-b"},
 
 		{"claim by unhealthy node ignored", vip, five(func(ns []election.Node) { ns[b].Healthy = false }), []election.Claim{{"node-b", 9}, {"node-e", 1}}, "node-e"},
@@ -152,9 +152,9 @@ func TestOwner(t *testing.T) {
 		{"node listed twice, both healthy: eligible", vip, append(five(nil), healthy("node-c")), nil, "node-c"},
 		{"single node", vip, []election.Node{healthy("node-b")}, nil, "node-b"},
 
-		// Partitions meeting again: each side elected and claimed with its own View.
+		// Partitions meeting again: each side elected and claimed with its own Gen.
 		{"heal: side that saw more wins", vip, five(nil), []election.Claim{{"node-c", 3}, {"node-b", 2}}, "node-c"},
-		{"heal: isolated node (View 1) yields", vip, five(nil), []election.Claim{{"node-c", 1}, {"node-e", 4}}, "node-e"},
+		{"heal: isolated node (Gen 1) yields", vip, five(nil), []election.Claim{{"node-c", 1}, {"node-e", 4}}, "node-e"},
 		{"heal: equal sides, score decides", vip, five(nil), []election.Claim{{"node-a", 2}, {"node-e", 2}}, "node-a"},
 	}
 	for _, tt := range tests {

@@ -20,7 +20,7 @@ func ExampleOwner() {
 	fmt.Println("unclaimed:", owner)
 
 	// The owner claims (it saw 3 healthy nodes). A new node does not take the VIP away.
-	claims := []election.Claim{{Node: owner, View: 3}}
+	claims := []election.Claim{{Node: owner, Gen: 3}}
 	nodes = append(nodes, election.Node{Name: "node-d", Healthy: true})
 	owner, _ = election.Owner(vip, nodes, claims)
 	fmt.Println("node-d joined:", owner)
@@ -29,15 +29,15 @@ func ExampleOwner() {
 	nodes[2].Healthy = false
 	owner, _ = election.Owner(vip, nodes, claims)
 	fmt.Println("node-c failed:", owner)
-	claims = []election.Claim{{Node: owner, View: 3}}
+	claims = []election.Claim{{Node: owner, Gen: 3}}
 
 	// node-c returns without a claim: the VIP stays where it is.
 	nodes[2].Healthy = true
 	owner, _ = election.Owner(vip, nodes, claims)
 	fmt.Println("node-c returned:", owner)
 
-	// A node that took the VIP in isolation (View 1) yields when the partition heals.
-	claims = append(claims, election.Claim{Node: "node-b", View: 1})
+	// A node that took the VIP in isolation (Gen 1) yields when the partition heals.
+	claims = append(claims, election.Claim{Node: "node-b", Gen: 1})
 	owner, _ = election.Owner(vip, nodes, claims)
 	fmt.Println("partition healed:", owner)
 

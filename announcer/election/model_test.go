@@ -128,7 +128,7 @@ func (c *cluster) step() string {
 }
 
 // TestModel runs random sequences of joins, leaves, health flips, cordons, label and endpoint
-// changes. After each step every owner claims (View = healthy nodes now) and claims of nodes
+// changes. After each step every owner claims (Gen = healthy nodes now) and claims of nodes
 // that no longer own are dropped; claims by nodes that never existed stay around as noise.
 func TestModel(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 10))
@@ -194,9 +194,9 @@ func TestModel(t *testing.T) {
 			c.owners = owners
 			c.claims = map[netip.Addr][]election.Claim{}
 			for _, v := range c.vips {
-				c.claims[v.Addr] = []election.Claim{{Node: "ghost", View: 1000}}
+				c.claims[v.Addr] = []election.Claim{{Node: "ghost", Gen: 1000}}
 				if o, ok := owners[v.Addr]; ok {
-					c.claims[v.Addr] = append(c.claims[v.Addr], election.Claim{Node: o, View: healthyNow})
+					c.claims[v.Addr] = append(c.claims[v.Addr], election.Claim{Node: o, Gen: healthyNow})
 				}
 			}
 		}

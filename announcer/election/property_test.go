@@ -84,7 +84,7 @@ func randomInput(r *rand.Rand) input {
 	in.vip = randomVIP(r, names)
 	for range r.IntN(6) {
 		name := fmt.Sprintf("node-%02d", r.IntN(24)) // may be unknown
-		in.claims = append(in.claims, election.Claim{Node: name, View: 1 + r.IntN(len(in.nodes)+1)})
+		in.claims = append(in.claims, election.Claim{Node: name, Gen: 1 + r.IntN(len(in.nodes)+1)})
 	}
 	return in
 }
@@ -175,7 +175,7 @@ func TestAssignMatchesOwner(t *testing.T) {
 			v := randomVIP(r, names)
 			vips = append(vips, v)
 			for range r.IntN(3) {
-				claims[v.Addr] = append(claims[v.Addr], election.Claim{Node: names[r.IntN(len(names))], View: r.IntN(5)})
+				claims[v.Addr] = append(claims[v.Addr], election.Claim{Node: names[r.IntN(len(names))], Gen: r.IntN(5)})
 			}
 		}
 		want := map[netip.Addr]string{}
@@ -215,7 +215,7 @@ func TestStickiness(t *testing.T) {
 				healthyCount++
 			}
 		}
-		claims := []election.Claim{{Node: owner, View: healthyCount}}
+		claims := []election.Claim{{Node: owner, Gen: healthyCount}}
 		nodes := deepCopyNodes(in.nodes)
 		vip := in.vip
 		vip.Candidates = maps.Clone(in.vip.Candidates)
@@ -349,8 +349,8 @@ func TestMinimalDisruption(t *testing.T) {
 }
 
 // TestPartitionHeal: two sides of a partition each elect an owner seeing the other side
-// unhealthy and claim with their own View. When they meet, every observer picks the owner with
-// the larger View (the larger side), or, for equal Views, the higher Score.
+// unhealthy and claim with their own Gen. When they meet, every observer picks the owner with
+// the larger Gen (the larger side), or, for equal Gens, the higher Score.
 func TestPartitionHeal(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	for iter := range 2000 {
@@ -366,20 +366,20 @@ func TestPartitionHeal(t *testing.T) {
 
 		var claims []election.Claim
 		for s, side := range sides {
-			// The side's own view: itself healthy, the other side unhealthy.
-			view := deepCopyNodes(side)
+			// The side's own gen: itself healthy, the other side unhealthy.
+			gen := deepCopyNodes(side)
 			for _, o := range sides[1-s] {
-				view = append(view, election.Node{Name: o.Name})
+				gen = append(gen, election.Node{Name: o.Name})
 			}
-			owner, ok := election.Owner(vip, view, nil)
+			owner, ok := election.Owner(vip, gen, nil)
 			if !ok {
 				t.Fatalf("iter %d: side %d elected nobody", iter, s)
 			}
-			claims = append(claims, election.Claim{Node: owner, View: len(side)})
+			claims = append(claims, election.Claim{Node: owner, Gen: len(side)})
 		}
 		want := claims[0]
 		other := claims[1]
-		if other.View > want.View || other.View == want.View && election.Score(vip.Addr, other.Node) > election.Score(vip.Addr, want.Node) {
+		if other.Gen > want.Gen || other.Gen == want.Gen && election.Score(vip.Addr, other.Node) > election.Score(vip.Addr, want.Node) {
 			want = other
 		}
 		for range n {

@@ -32,12 +32,12 @@ func TestRankBeats(t *testing.T) {
 		a, b rank
 		want bool
 	}{
-		{rank{view: 2, score: 1, name: "z"}, rank{view: 1, score: 9, name: "a"}, true},
-		{rank{view: 1, score: 9, name: "z"}, rank{view: 1, score: 1, name: "a"}, true},
-		{rank{view: 1, score: 5, name: "a"}, rank{view: 1, score: 5, name: "b"}, true},
-		{rank{view: 1, score: 5, name: "b"}, rank{view: 1, score: 5, name: "a"}, false},
-		{rank{view: 1, score: 5, name: "a"}, rank{view: 1, score: 5, name: "a"}, false},
-		{rank{view: -1, score: 9, name: "a"}, rank{view: 0, score: 1, name: "b"}, false},
+		{rank{gen: 2, score: 1, name: "z"}, rank{gen: 1, score: 9, name: "a"}, true},
+		{rank{gen: 1, score: 9, name: "z"}, rank{gen: 1, score: 1, name: "a"}, true},
+		{rank{gen: 1, score: 5, name: "a"}, rank{gen: 1, score: 5, name: "b"}, true},
+		{rank{gen: 1, score: 5, name: "b"}, rank{gen: 1, score: 5, name: "a"}, false},
+		{rank{gen: 1, score: 5, name: "a"}, rank{gen: 1, score: 5, name: "a"}, false},
+		{rank{gen: -1, score: 9, name: "a"}, rank{gen: 0, score: 1, name: "b"}, false},
 	}
 	for _, tt := range tests {
 		if got := tt.a.beats(tt.b); got != tt.want {

@@ -6,47 +6,59 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync"
+	"sync/atomic"
 )
 
-// Transport sends and receives heartbeats over UDP.
+// Transport sends and receives sealed heartbeats over UDP.
 type Transport struct {
-	conn *net.UDPConn
-	buf  []byte
+	conn   *net.UDPConn
+	sealer atomic.Pointer[Sealer]
+
+	mu  sync.Mutex // guards buf
+	buf []byte
 }
 
-// Listen opens the heartbeat socket on addr (the node's own address and the heartbeat port; an
-// unspecified address listens on every interface).
-func Listen(addr netip.AddrPort) (*Transport, error) {
+// Listen opens the heartbeat socket on addr: the node's own address and the heartbeat port, so
+// that nothing arriving on another address (a pod network, a VIP) reaches it.
+func Listen(addr netip.AddrPort, sealer *Sealer) (*Transport, error) {
+	if sealer == nil {
+		return nil, errors.New("membership: Listen needs a Sealer")
+	}
 	conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(addr))
 	if err != nil {
 		return nil, fmt.Errorf("listening for heartbeats on %s: %w", addr, err)
 	}
-	return &Transport{conn: conn, buf: make([]byte, 0, 1500)}, nil
+	t := &Transport{conn: conn, buf: make([]byte, 0, 1500)}
+	t.sealer.Store(sealer)
+	return t, nil
 }
+
+// SetSealer replaces the keys (a rotation); it takes effect for the next datagram.
+func (t *Transport) SetSealer(s *Sealer) { t.sealer.Store(s) }
 
 // LocalAddr is the address the socket is bound to.
 func (t *Transport) LocalAddr() netip.AddrPort { return t.conn.LocalAddr().(*net.UDPAddr).AddrPort() }
 
-// Send encodes h once and sends it to every peer. It returns the first error but tries them all:
-// one unreachable peer must not silence the others.
-func (t *Transport) Send(h Heartbeat, peers []netip.AddrPort) error {
-	b, err := Encode(t.buf[:0], h)
+// Send seals h and sends it to the peer address to.
+func (t *Transport) Send(h Heartbeat, to netip.AddrPort) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	b, err := t.sealer.Load().Seal(t.buf[:0], h)
 	if err != nil {
 		return err
 	}
 	t.buf = b[:0]
-	var first error
-	for _, p := range peers {
-		if _, err := t.conn.WriteToUDPAddrPort(b, p); err != nil && first == nil {
-			first = fmt.Errorf("sending heartbeat to %s: %w", p, err)
-		}
+	if _, err := t.conn.WriteToUDPAddrPort(b, to); err != nil {
+		return fmt.Errorf("sending heartbeat to %s %s: %w", h.To, to, err)
 	}
-	return first
+	return nil
 }
 
-// Receive reads heartbeats until ctx ends, calling handle for each valid one and malformed for
-// each datagram that does not parse.
-func (t *Transport) Receive(ctx context.Context, handle func(Heartbeat, netip.AddrPort), malformed func(error, netip.AddrPort)) error {
+// Receive reads datagrams until ctx ends, calling handle for each authenticated heartbeat and
+// drop for every other datagram (the error wraps ErrUnauthenticated or ErrMalformed). Each
+// datagram costs at most one HMAC before it is dropped.
+func (t *Transport) Receive(ctx context.Context, handle func(Heartbeat, netip.AddrPort), drop func(error, netip.AddrPort)) error {
 	stop := context.AfterFunc(ctx, func() { t.conn.Close() })
 	defer stop()
 	buf := make([]byte, MaxSize+1)
@@ -58,10 +70,10 @@ func (t *Transport) Receive(ctx context.Context, handle func(Heartbeat, netip.Ad
 			}
 			return fmt.Errorf("reading heartbeats: %w", err)
 		}
-		h, err := Decode(buf[:n])
+		h, err := t.sealer.Load().Open(buf[:n])
 		if err != nil {
-			if malformed != nil {
-				malformed(err, from)
+			if drop != nil {
+				drop(err, from)
 			}
 			continue
 		}

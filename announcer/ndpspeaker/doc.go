@@ -36,7 +36,9 @@
 //
 // Solicitations are normally sent to the VIP's solicited-node multicast group
 // (ff02::1:ffXX:XXXX), which the NIC drops unless someone joined it: the speaker joins the group
-// of every owned VIP through Groups, and leaves it when no owned VIP maps to it any more.
+// of every owned and watched address through Groups, and leaves it when no such address maps to
+// it any more. Listen spreads the memberships over as many sockets as needed, 200 each, because
+// Linux limits those of one socket (net.core.optmem_max) to a few hundred.
 //
 // # What it ignores
 //
@@ -47,4 +49,17 @@
 // frames from the interface's own MAC, to another host's unicast MAC, or for addresses not owned
 // are counted in Stats.Ignored. Advertisements or solicitations from another MAC that speak as
 // an owned VIP are counted in Stats.Conflicts and never answered.
+//
+// # The wire as a witness
+//
+// Before a caller takes a VIP over it can ask the LAN whether someone uses it, as duplicate
+// address detection does (RFC 4862 section 5.4): Watch the address, send Probe (a solicitation
+// from ::, which changes no neighbour cache) and wait for Config.OnForeign. It reports every
+// valid advertisement from another MAC for an owned or watched address, every solicitation sent
+// from one, and every duplicate address detection of one; for an owned VIP the first two also
+// count as conflicts, so the same callback tells an owner that another host answers for its
+// VIP. The speaker defends its owned VIPs against the probes of other hosts.
+//
+// The protocol-independent machinery (the owned set and its announcement schedule, Run, the
+// counters) lives in announcer/internal/l2engine; this package is its Neighbor Discovery codec.
 package ndpspeaker

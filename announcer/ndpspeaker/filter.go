@@ -14,7 +14,7 @@ var filter = mustAssemble([]bpf.Instruction{
 	/* 4 */ bpf.LoadAbsolute{Off: ethHeaderLen + ipv6HeaderLen, Size: 1}, // ICMPv6 type
 	/* 5 */ bpf.JumpIf{Cond: bpf.JumpEqual, Val: icmpTypeNS, SkipTrue: 1},
 	/* 6 */ bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: icmpTypeNA, SkipTrue: 1},
-	/* 7 */ bpf.RetConstant{Val: readBufferSize}, // keep the whole frame
+	/* 7 */ bpf.RetConstant{Val: 1 << 16}, // keep the whole frame: 64 KiB is more than any frame
 	/* 8 */ bpf.RetConstant{Val: 0}, // drop
 })
 

@@ -10,11 +10,17 @@ import (
 	"github.com/mdlayher/ndp"
 )
 
+// fuzzWatched is the address the fuzzed speaker watches.
+var fuzzWatched = netip.MustParseAddr("2001:db8::150")
+
 // FuzzHandleFrame feeds arbitrary frames to the frame handler: it must never panic, must account
-// for every frame exactly once, and may only ever write a valid advertisement from our MAC and
-// from an owned VIP, for that VIP (never for a removed or foreign address).
+// for every frame exactly once, may only ever write a valid advertisement from our MAC and from
+// an owned VIP, for that VIP (never for a removed or foreign address), and may only report
+// foreign claims of owned or watched addresses by another valid MAC.
 func FuzzHandleFrame(f *testing.F) {
 	removed := netip.MustParseAddr("2001:db8::102")
+	wg, wgM := group(fuzzWatched)
+	pg, pgM := group(netip.MustParseAddr("2001:db8::2"))
 	f.Add(solicit(vip))
 	f.Add(solicit(otherVIP))
 	f.Add(solicit(removed))
@@ -28,6 +34,12 @@ func FuzzHandleFrame(f *testing.F) {
 	f.Add(ipv6Frame(vipGroupM, peerMAC, peerLL, vipGroup, 255, append(nsBody(vip, peerMAC), 31, 2, 0, 0, 0, 0, 0, 60, 3, 'f', 'o', 'o', 0, 0, 0, 0)))
 	f.Add(goldenReply)
 	f.Add(goldenUnsolicited)
+	f.Add(goldenProbe)
+	f.Add(ipv6Frame(wgM, peerMAC, netip.IPv6Unspecified(), wg, 255, nsBody(fuzzWatched, nil)))
+	f.Add(ipv6Frame(allNodesMAC, peerMAC, peerLL, allNodes, 255, naNoTLLA(fuzzWatched, 0x20)))
+	f.Add(ipv6Frame(allNodesMAC, peerMAC, peerLL, allNodes, 255, naBody(fuzzWatched, 0x20, peerMAC)))
+	f.Add(ipv6Frame(pgM, peerMAC, fuzzWatched, pg, 255, nsBody(netip.MustParseAddr("2001:db8::2"), peerMAC)))
+	f.Add(ipv6Frame(allNodesMAC, peerMAC, vip, allNodes, 255, naBody(vip, 0x20, peerMAC)))
 	f.Add(solicit(vip)[:60])
 	f.Add([]byte{})
 
@@ -65,12 +77,15 @@ func fixChecksum(frame []byte) ([]byte, bool) {
 func checkHandleFrame(t *testing.T, frame []byte, removed netip.Addr) {
 	t.Helper()
 	conn := newFakeConn()
-	s, err := New(Config{Interface: &net.Interface{HardwareAddr: ourMAC}}, conn, newFakeGroups())
+	var reports []Foreign
+	s, err := New(Config{Interface: &net.Interface{HardwareAddr: ourMAC}, OnForeign: func(f Foreign) { reports = append(reports, f) }}, conn, newFakeGroups())
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.Set([]netip.Addr{vip, removed})
 	s.Set([]netip.Addr{vip, otherVIP})
+	s.Watch([]netip.Addr{removed, fuzzWatched})
+	s.Watch([]netip.Addr{fuzzWatched})
 	owned := map[netip.Addr]bool{vip: true, otherVIP: true}
 
 	in := bytes.Clone(frame)
@@ -86,6 +101,7 @@ func checkHandleFrame(t *testing.T, frame []byte, removed netip.Addr) {
 	if st.GratuitousSent != 0 {
 		t.Fatalf("advertisement sent without Run: %+v", st)
 	}
+	checkReports(t, frame, reports, owned, st)
 	if uint64(len(conn.Out)) != st.RepliesSent {
 		t.Fatalf("%d frames written, %d replies counted", len(conn.Out), st.RepliesSent)
 	}
@@ -124,6 +140,32 @@ func checkHandleFrame(t *testing.T, frame []byte, removed netip.Addr) {
 		}
 		if w.Addr.String() != net.HardwareAddr(b[0:6]).String() {
 			t.Fatalf("written to %v, frame to %s", w.Addr, net.HardwareAddr(b[0:6]))
+		}
+	}
+}
+
+// checkReports checks what OnForeign was told about frame.
+func checkReports(t *testing.T, frame []byte, reports []Foreign, owned map[netip.Addr]bool, st Stats) {
+	t.Helper()
+	if st.ForeignSeen != uint64(len(reports)) || len(reports) > 2 || st.Conflicts > st.ForeignSeen {
+		t.Fatalf("%d reports, stats %+v", len(reports), st)
+	}
+	for _, r := range reports {
+		if !owned[r.Addr] && r.Addr != fuzzWatched {
+			t.Fatalf("reported %s, which is neither owned nor watched", r.Addr)
+		}
+		if bytes.Equal(r.MAC, ourMAC) || len(r.MAC) != 6 || r.MAC[0]&1 != 0 {
+			t.Fatalf("reported MAC %s", r.MAC)
+		}
+		// Only a valid Neighbor Solicitation or Advertisement is reported (the handler found it
+		// long enough): a probe is a solicitation from :: for the address, a claim an
+		// advertisement for it or a solicitation from it.
+		typ := frame[54]
+		src, target := netip.AddrFrom16([16]byte(frame[22:38])), netip.AddrFrom16([16]byte(frame[62:78]))
+		probe := typ == 135 && src.IsUnspecified() && target == r.Addr
+		claim := (typ == 136 && target == r.Addr) || (typ == 135 && src == r.Addr)
+		if r.Probe != probe || r.Probe == claim {
+			t.Fatalf("report %+v for an ICMPv6 type %d from %s for %s", r, typ, src, target)
 		}
 	}
 }

@@ -4,29 +4,20 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/netip"
-	"os"
-	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/baremetal-dev/cloud-provider-baremetal/announcer/internal/l2engine"
 )
 
 // Defaults: the zero BurstCount and BurstInterval of a Config select the first two;
 // DefaultRefresh is the recommended Refresh (a zero Refresh disables it).
 const (
-	DefaultBurstCount    = 3
-	DefaultBurstInterval = 100 * time.Millisecond
-	DefaultRefresh       = 60 * time.Second
-)
-
-const (
-	// readBufferSize is larger than any Ethernet frame, so frames are never truncated on read.
-	readBufferSize = 1 << 16
-	// groupRetry is how long after a failed join or leave the speaker tries again.
-	groupRetry = time.Second
+	DefaultBurstCount    = l2engine.DefaultBurstCount
+	DefaultBurstInterval = l2engine.DefaultBurstInterval
+	DefaultRefresh       = l2engine.DefaultRefresh
 )
 
 // ErrRunning is returned by Run when another Run of the same Speaker has not returned yet.
@@ -53,42 +44,47 @@ type Config struct {
 	// missed the burst catch up. Zero (or negative) disables the refresh; DefaultRefresh suits
 	// most switches, whose forwarding entries age out after 300 s.
 	Refresh time.Duration
+
+	// OnForeign, if not nil, is called for every Neighbor Discovery message from another MAC
+	// that speaks for an owned or watched address (see Foreign), so that the caller can use the
+	// wire as a witness before it takes a VIP over (duplicate address detection, RFC 4862
+	// section 5.4) and notice another host answering for a VIP it owns. It is called from the
+	// reading goroutine of Run, after the message has been answered and without locks held: it
+	// must be cheap and must not block (hand the report to a channel with a default case), but it
+	// may call the Speaker's methods.
+	OnForeign func(Foreign)
+}
+
+// Foreign is a Neighbor Discovery message from a MAC other than ours that speaks for an owned or
+// watched address.
+type Foreign struct {
+	// Addr is the owned or watched address.
+	Addr netip.Addr
+	// MAC is the other host: the Target Link-Layer Address option of an advertisement, the
+	// Source Link-Layer Address option of a solicitation, or else the frame's Ethernet source.
+	MAC net.HardwareAddr
+	// Probe is false when the message claims Addr: an advertisement for Addr, or a solicitation
+	// sent from Addr. It is true for a duplicate address detection solicitation (source ::) for
+	// Addr: the other host wants Addr and does not use it yet (RFC 4862 section 5.4.3: a
+	// duplicate for a host that probes Addr itself).
+	Probe bool
+	// Announce is true for a frame that announces Addr unasked: a unsolicited Neighbor Advertisement (Solicited flag clear), what an announcer sends on takeover and a kernel holding the address does not.
+	Announce bool
+}
+
+func (c Config) engine() l2engine.Config {
+	return l2engine.Config{Name: "ndpspeaker", Interface: c.Interface, BurstCount: c.BurstCount, BurstInterval: c.BurstInterval,
+		Refresh: c.Refresh, OnForeign: l2engine.ReportTo(c.OnForeign), ErrRunning: ErrRunning}
 }
 
 // Validate reports whether the Config can be used: an Interface with a unicast 6-byte MAC and
 // no negative burst settings.
-func (c Config) Validate() error {
-	if c.Interface == nil {
-		return errors.New("ndpspeaker: Config.Interface is required")
-	}
-	if err := checkMAC(c.Interface.HardwareAddr); err != nil {
-		return fmt.Errorf("ndpspeaker: interface %q: %w", c.Interface.Name, err)
-	}
-	if c.BurstCount < 0 {
-		return fmt.Errorf("ndpspeaker: Config.BurstCount %d is negative; use 0 for the default of %d", c.BurstCount, DefaultBurstCount)
-	}
-	if c.BurstInterval < 0 {
-		return fmt.Errorf("ndpspeaker: Config.BurstInterval %s is negative; use 0 for the default of %s", c.BurstInterval, DefaultBurstInterval)
-	}
-	return nil
-}
-
-func checkMAC(mac net.HardwareAddr) error {
-	switch {
-	case len(mac) != 6:
-		return fmt.Errorf("hardware address %q is not a 6-byte Ethernet MAC", mac)
-	case mac[0]&1 != 0:
-		return fmt.Errorf("hardware address %s is a group address", mac)
-	case bytes.Equal(mac, make(net.HardwareAddr, 6)):
-		return errors.New("hardware address is all zeros")
-	}
-	return nil
-}
+func (c Config) Validate() error { return c.engine().Validate() }
 
 // Groups joins and leaves IPv6 multicast groups on the speaker's interface. The speaker calls it
-// for the solicited-node group of its VIPs, at most once per group until it leaves it again, from
-// Set and (to retry a failure) from Run, never concurrently. If it implements io.Closer, Close
-// closes it.
+// for the solicited-node groups of its owned and watched addresses, at most once per group until
+// it leaves it again, from Set and Watch and (to retry a failure) from Run, never concurrently.
+// If it implements io.Closer, Close closes it.
 type Groups interface {
 	JoinGroup(group netip.Addr) error
 	LeaveGroup(group netip.Addr) error
@@ -114,45 +110,24 @@ type Stats struct {
 	// Conflicts counts advertisements for an owned VIP, or solicitations from one, sent by another
 	// MAC: another host claims the VIP.
 	Conflicts uint64
-	// SendErrors counts advertisements the connection failed to write.
+	// SendErrors counts advertisements and probes the connection failed to write.
 	SendErrors uint64
 	// ReadErrors counts failed reads (other than the end of Run).
 	ReadErrors uint64
 	// GroupErrors counts failed joins and leaves of solicited-node groups (each is retried).
 	GroupErrors uint64
+	// ProbesSent counts duplicate address detection solicitations written by Probe.
+	ProbesSent uint64
+	// ForeignSeen counts foreign claims and probes of owned or watched addresses (the reports
+	// to Config.OnForeign, counted also when it is nil).
+	ForeignSeen uint64
 }
 
-type counters struct {
-	received, requests, replies, gratuitous, ignored, malformed, conflicts, sendErrors, readErrors, groupErrors atomic.Uint64
-}
-
-// announcement is the schedule of one owned VIP's unsolicited advertisements.
-type announcement struct {
-	frame     []byte    // the unsolicited advertisement, built once
-	burstLeft int       // advertisements of the takeover burst still to send
-	due       time.Time // next advertisement; zero when none is scheduled
-}
-
-// Speaker answers Neighbor Solicitations for a set of owned IPv6 VIPs on one interface. Its
-// methods are safe for concurrent use.
+// Speaker answers Neighbor Solicitations for a set of owned IPv6 VIPs on one interface, and
+// probes and watches addresses it may take over. Its methods are safe for concurrent use.
 type Speaker struct {
-	conn          net.PacketConn
-	groups        Groups
-	mac           net.HardwareAddr
-	burstCount    int
-	burstInterval time.Duration
-	refresh       time.Duration // <= 0: no refresh
-
-	mu    sync.RWMutex // held for reading while a frame is written, for writing by Set
-	owned map[netip.Addr]*announcement
-
-	groupMu    sync.Mutex
-	joined     map[netip.Addr]bool // solicited-node groups joined through groups
-	groupRetry time.Time           // when to retry a failed join or leave; zero: none failed
-
-	wake    chan struct{} // Set -> Run: the schedule changed
-	running atomic.Bool
-	stats   counters
+	e      *l2engine.Engine
+	keeper *groupKeeper
 }
 
 // New returns a Speaker that reads and writes whole Ethernet II frames on conn and joins
@@ -164,31 +139,20 @@ func New(cfg Config, conn net.PacketConn, groups Groups) (*Speaker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if conn == nil || groups == nil {
-		return nil, errors.New("ndpspeaker: New needs a connection and a Groups")
+	if groups == nil {
+		return nil, errors.New("ndpspeaker: New needs a Groups")
 	}
-	s := &Speaker{
-		conn:          conn,
-		groups:        groups,
-		mac:           bytes.Clone(cfg.Interface.HardwareAddr),
-		burstCount:    cfg.BurstCount,
-		burstInterval: cfg.BurstInterval,
-		refresh:       cfg.Refresh,
-		owned:         map[netip.Addr]*announcement{},
-		joined:        map[netip.Addr]bool{},
-		wake:          make(chan struct{}, 1),
+	keeper := &groupKeeper{groups: groups, joined: map[netip.Addr]bool{}}
+	c := &codec{mac: bytes.Clone(cfg.Interface.HardwareAddr), groupKeeper: keeper}
+	e, err := l2engine.New(cfg.engine(), conn, etherTypeIPv6, c)
+	if err != nil {
+		return nil, err
 	}
-	if s.burstCount == 0 {
-		s.burstCount = DefaultBurstCount
-	}
-	if s.burstInterval == 0 {
-		s.burstInterval = DefaultBurstInterval
-	}
-	return s, nil
+	return &Speaker{e: e, keeper: keeper}, nil
 }
 
 // HardwareAddr returns the MAC address the speaker answers with.
-func (s *Speaker) HardwareAddr() net.HardwareAddr { return bytes.Clone(s.mac) }
+func (s *Speaker) HardwareAddr() net.HardwareAddr { return s.e.HardwareAddr() }
 
 // Set replaces the set of VIPs the speaker owns. Only unicast IPv6 addresses count (a zone is
 // dropped); every other address (IPv4, IPv4-mapped IPv6, the zero Addr, ::, multicast, ::1) is
@@ -197,279 +161,66 @@ func (s *Speaker) HardwareAddr() net.HardwareAddr { return bytes.Clone(s.mac) }
 // A VIP not owned before gets its takeover burst: Run sends the first unsolicited advertisement
 // at once. A VIP that leaves the set is not answered or announced any more once Set returns.
 // Before returning, Set also joins the solicited-node group of every new VIP and leaves the
-// groups no VIP needs any more; a failure is counted in Stats.GroupErrors and retried by Run
-// every second (the VIP is answered meanwhile, but the NIC may drop multicast solicitations for
-// it). Set may be called before Run and concurrently with it.
-func (s *Speaker) Set(vips []netip.Addr) {
-	desired := make(map[netip.Addr]struct{}, len(vips))
-	for _, a := range vips {
-		a = a.WithZone("")
-		if usableVIP(a) {
-			desired[a] = struct{}{}
-		}
-	}
-	now := time.Now()
-	changed := false
-	s.mu.Lock()
-	for a := range s.owned {
-		if _, ok := desired[a]; !ok {
-			delete(s.owned, a)
-			changed = true
-		}
-	}
-	for a := range desired {
-		if _, ok := s.owned[a]; ok {
-			continue
-		}
-		s.owned[a] = &announcement{frame: s.unsolicited(a), burstLeft: s.burstCount, due: now}
-		changed = true
-	}
-	s.mu.Unlock()
-	if changed {
-		s.syncGroups(now)
-		select {
-		case s.wake <- struct{}{}:
-		default:
-		}
-	}
-}
+// groups no owned or watched address needs any more; a failure is counted in Stats.GroupErrors
+// and retried by Run every second (the VIP is answered meanwhile, but the NIC may drop multicast
+// solicitations for it). Set may be called before Run and concurrently with it.
+func (s *Speaker) Set(vips []netip.Addr) { s.e.Set(vips) }
 
-// usableVIP reports whether a can be announced: a unicast IPv6 address.
-func usableVIP(a netip.Addr) bool {
-	return a.Is6() && !a.Is4In6() && !a.IsUnspecified() && !a.IsMulticast() && !a.IsLoopback()
-}
+// Watch replaces the set of addresses, beyond the owned ones, whose foreign claims and probes
+// are reported to Config.OnForeign: the addresses the caller is probing before it takes them
+// over. The addresses are filtered as by Set. Watching answers and announces nothing, but joins
+// the solicited-node group of each address, as RFC 4862 section 5.4.2 asks of a host that
+// probes: the duplicate address detection of another host arrives there. Watch may be called
+// before Run and concurrently with everything else.
+func (s *Speaker) Watch(addrs []netip.Addr) { s.e.Watch(addrs) }
 
-// syncGroups makes the joined groups those of the owned VIPs: leaves first (so that a limit on
-// memberships is not hit needlessly), then joins.
-func (s *Speaker) syncGroups(now time.Time) {
-	s.groupMu.Lock()
-	defer s.groupMu.Unlock()
-	want := map[netip.Addr]bool{}
-	s.mu.RLock()
-	for a := range s.owned {
-		want[solicitedNode(a)] = true
-	}
-	s.mu.RUnlock()
-
-	failed := false
-	for g := range s.joined {
-		if want[g] {
-			continue
-		}
-		if err := s.groups.LeaveGroup(g); err != nil {
-			s.stats.groupErrors.Add(1)
-			failed = true
-			continue
-		}
-		delete(s.joined, g)
-	}
-	for g := range want {
-		if s.joined[g] {
-			continue
-		}
-		if err := s.groups.JoinGroup(g); err != nil {
-			s.stats.groupErrors.Add(1)
-			failed = true
-			continue
-		}
-		s.joined[g] = true
-	}
-	s.groupRetry = time.Time{}
-	if failed {
-		s.groupRetry = now.Add(groupRetry)
-	}
-}
-
-// retryGroups retries failed joins and leaves when due and returns when to call it next (zero:
-// nothing to retry).
-func (s *Speaker) retryGroups(now time.Time) time.Time {
-	s.groupMu.Lock()
-	due := s.groupRetry
-	s.groupMu.Unlock()
-	if due.IsZero() || due.After(now) {
-		return due
-	}
-	s.syncGroups(now)
-	s.groupMu.Lock()
-	defer s.groupMu.Unlock()
-	return s.groupRetry
-}
+// Probe sends one duplicate address detection solicitation (RFC 4862 section 5.4.2) for addr
+// now: a Neighbor Solicitation for target addr from the unspecified address ::, to the
+// solicited-node group of addr, hop limit 255, without a Source Link-Layer Address option. A
+// host that uses addr answers with an advertisement to all nodes, a host that probes addr too
+// sends the same, and no neighbour cache changes. Watch addr first to hear the answers. Probe
+// works with or without Run; it returns an error for an address Set would ignore and for a
+// failed write (also counted in Stats.SendErrors).
+func (s *Speaker) Probe(addr netip.Addr) error { return s.e.Probe(addr) }
 
 // Groups returns the solicited-node groups the speaker has joined, in no particular order.
-func (s *Speaker) Groups() []netip.Addr {
-	s.groupMu.Lock()
-	defer s.groupMu.Unlock()
-	out := make([]netip.Addr, 0, len(s.joined))
-	for g := range s.joined {
-		out = append(out, g)
-	}
-	return out
-}
+func (s *Speaker) Groups() []netip.Addr { return s.keeper.joinedGroups() }
 
 // Owned returns the owned VIPs, in no particular order.
-func (s *Speaker) Owned() []netip.Addr {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	out := make([]netip.Addr, 0, len(s.owned))
-	for a := range s.owned {
-		out = append(out, a)
-	}
-	return out
-}
+func (s *Speaker) Owned() []netip.Addr { return s.e.Owned() }
 
 // Stats returns a snapshot of the speaker's counters.
 func (s *Speaker) Stats() Stats {
-	c := &s.stats
+	c := s.e.Stats()
 	return Stats{
-		Received:       c.received.Load(),
-		RequestsSeen:   c.requests.Load(),
-		RepliesSent:    c.replies.Load(),
-		GratuitousSent: c.gratuitous.Load(),
-		Ignored:        c.ignored.Load(),
-		Malformed:      c.malformed.Load(),
-		Conflicts:      c.conflicts.Load(),
-		SendErrors:     c.sendErrors.Load(),
-		ReadErrors:     c.readErrors.Load(),
-		GroupErrors:    c.groupErrors.Load(),
+		Received:       c.Received,
+		RequestsSeen:   c.RequestsSeen,
+		RepliesSent:    c.RepliesSent,
+		GratuitousSent: c.GratuitousSent,
+		Ignored:        c.Ignored,
+		Malformed:      c.Malformed,
+		Conflicts:      c.Conflicts,
+		SendErrors:     c.SendErrors,
+		ReadErrors:     c.ReadErrors,
+		GroupErrors:    s.keeper.errors.Load(),
+		ProbesSent:     c.ProbesSent,
+		ForeignSeen:    c.ForeignSeen,
 	}
 }
 
 // Close closes the connection and, if it is an io.Closer, the Groups (which drops its
 // memberships). Run then returns.
 func (s *Speaker) Close() error {
-	err := s.conn.Close()
-	if c, ok := s.groups.(io.Closer); ok {
+	err := s.e.Close()
+	if c, ok := s.keeper.groups.(io.Closer); ok {
 		err = errors.Join(err, c.Close())
 	}
 	return err
 }
 
-// Run answers solicitations for owned VIPs and sends the unsolicited advertisements of takeovers
-// and refreshes until ctx ends; it then returns nil. It returns an error if the connection is
-// closed or fails for good, or ErrRunning if another Run is in progress. Read errors that may pass
-// (for example while the interface is down) are counted and retried with a backoff; write errors
-// are counted.
-func (s *Speaker) Run(ctx context.Context) error {
-	if !s.running.CompareAndSwap(false, true) {
-		return ErrRunning
-	}
-	defer s.running.Store(false)
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	// Unblock the reader when ctx ends.
-	stop := context.AfterFunc(ctx, func() { _ = s.conn.SetReadDeadline(time.Unix(1, 0)) })
-	defer stop()
-
-	readDone := make(chan error, 1)
-	go func() { readDone <- s.readLoop(ctx) }()
-
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	var err error
-loop:
-	for {
-		now := time.Now()
-		next := s.announceDue(now)
-		if retry := s.retryGroups(now); !retry.IsZero() && (next.IsZero() || retry.Before(next)) {
-			next = retry
-		}
-		if next.IsZero() {
-			timer.Stop()
-		} else {
-			timer.Reset(time.Until(next))
-		}
-		select {
-		case <-ctx.Done():
-			break loop
-		case err = <-readDone:
-			readDone = nil
-			break loop
-		case <-s.wake:
-		case <-timer.C:
-		}
-	}
-	cancel()
-	if readDone != nil {
-		err = <-readDone
-	}
-	if err == nil {
-		// Let a later Run read again.
-		_ = s.conn.SetReadDeadline(time.Time{})
-	}
-	return err
-}
-
-// readLoop reads and handles frames until ctx ends (nil) or the connection is closed (error).
-func (s *Speaker) readLoop(ctx context.Context) error {
-	buf := make([]byte, readBufferSize)
-	var backoff time.Duration
-	for {
-		n, _, err := s.conn.ReadFrom(buf)
-		if n > 0 || err == nil {
-			s.handleFrame(buf[:n])
-		}
-		if err == nil {
-			backoff = 0
-			continue
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		if errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed) {
-			return fmt.Errorf("ndpspeaker: reading frames: %w", err)
-		}
-		s.stats.readErrors.Add(1)
-		backoff = min(max(2*backoff, 10*time.Millisecond), time.Second)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(backoff):
-		}
-	}
-}
-
-// announceDue sends every unsolicited advertisement due at now and returns when the next one is
-// due (zero: none is scheduled).
-func (s *Speaker) announceDue(now time.Time) time.Time {
-	var next time.Time
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, a := range s.owned {
-		if a.due.IsZero() {
-			continue
-		}
-		if !a.due.After(now) {
-			s.write(a.frame, allNodesMAC, &s.stats.gratuitous)
-			switch {
-			case a.burstLeft > 1:
-				a.burstLeft--
-				a.due = now.Add(s.burstInterval)
-			case s.refresh > 0:
-				a.burstLeft = 0
-				a.due = now.Add(s.refresh)
-			default:
-				a.burstLeft = 0
-				a.due = time.Time{}
-				continue
-			}
-		}
-		if next.IsZero() || a.due.Before(next) {
-			next = a.due
-		}
-	}
-	return next
-}
-
-// write sends one frame to dst and counts it in ok or in SendErrors.
-func (s *Speaker) write(frame []byte, dst net.HardwareAddr, ok *atomic.Uint64) {
-	if frame == nil {
-		s.stats.sendErrors.Add(1)
-		return
-	}
-	if _, err := s.conn.WriteTo(frame, linkAddr(dst)); err != nil {
-		s.stats.sendErrors.Add(1)
-		return
-	}
-	ok.Add(1)
-}
+// Run answers solicitations for owned VIPs, sends the unsolicited advertisements of takeovers
+// and refreshes and retries failed group joins and leaves until ctx ends; it then returns nil.
+// It returns an error if the connection is closed or fails for good, or ErrRunning if another
+// Run is in progress. Read errors that may pass (for example while the interface is down) are
+// counted and retried with a backoff; write errors are counted.
+func (s *Speaker) Run(ctx context.Context) error { return s.e.Run(ctx) }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/baremetal-dev/cloud-provider-baremetal/announcer/internal/packettest"
 )
 
 var (
@@ -120,74 +122,19 @@ func solicit(target netip.Addr) []byte {
 	return ipv6Frame(gm, peerMAC, peerLL, g, 255, nsBody(target, peerMAC))
 }
 
-// fakeGroups records joins and leaves; fail makes them fail.
-type fakeGroups struct {
-	mu     sync.Mutex
-	joined map[netip.Addr]int
-	log    []string
-	fail   error
-	closed bool
-}
-
-func newFakeGroups() *fakeGroups { return &fakeGroups{joined: map[netip.Addr]int{}} }
-
-func (g *fakeGroups) JoinGroup(a netip.Addr) error {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.fail != nil {
-		return g.fail
-	}
-	g.joined[a]++
-	g.log = append(g.log, "join "+a.String())
-	return nil
-}
-
-func (g *fakeGroups) LeaveGroup(a netip.Addr) error {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.fail != nil {
-		return g.fail
-	}
-	if g.joined[a] == 0 {
-		return errors.New("not joined")
-	}
-	g.joined[a]--
-	if g.joined[a] == 0 {
-		delete(g.joined, a)
-	}
-	g.log = append(g.log, "leave "+a.String())
-	return nil
-}
-
-func (g *fakeGroups) Close() error {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.closed = true
-	return nil
-}
-
-func (g *fakeGroups) state() map[netip.Addr]int {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	out := map[netip.Addr]int{}
-	for k, v := range g.joined {
-		out[k] = v
-	}
-	return out
-}
-
-func (g *fakeGroups) setFail(err error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.fail = err
-}
-
 type harness struct {
-	t      *testing.T
+	*packettest.Harness
 	s      *Speaker
 	conn   *fakeConn
 	groups *fakeGroups
-	taken  uint64 // frames read from conn
+}
+
+// counts are the counters the harness follows.
+func counts(s *Speaker) packettest.Counts {
+	return func() (uint64, uint64) {
+		st := s.Stats()
+		return st.RepliesSent + st.GratuitousSent + st.ProbesSent + st.SendErrors, st.Received
+	}
 }
 
 // start returns a running Speaker on fakes; the test's end stops it and checks that Run returned
@@ -202,86 +149,14 @@ func start(t *testing.T, cfg Config) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run returned %v, want nil", err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Error("Run did not return after its context ended")
-		}
-	})
-	return &harness{t: t, s: s, conn: conn, groups: groups}
+	return &harness{Harness: packettest.Start(t, conn, counts(s), s.Run), s: s, conn: conn, groups: groups}
 }
 
 // quiet is a Config whose only unsolicited advertisement per VIP is the first one of the burst.
 func quiet() Config { return Config{BurstCount: 1, Refresh: -1} }
 
-func (h *harness) next() written {
-	h.t.Helper()
-	select {
-	case w := <-h.conn.Out:
-		// The fake connection hands the frame over before the speaker counts the write: wait for
-		// the count, so tests may check Stats right after reading frames.
-		h.taken++
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			st := h.s.Stats()
-			if st.RepliesSent+st.GratuitousSent+st.SendErrors >= h.taken || time.Now().After(deadline) {
-				return w
-			}
-			time.Sleep(100 * time.Microsecond)
-		}
-	case <-time.After(5 * time.Second):
-		h.t.Fatal("no frame written within 5s")
-		return written{}
-	}
-}
-
-func (h *harness) expect(want ...[]byte) {
-	h.t.Helper()
-	for i, w := range want {
-		got := h.next()
-		if diff := cmp.Diff(w, got.Frame); diff != "" {
-			h.t.Fatalf("frame %d (-want +got):\n%s", i, diff)
-		}
-	}
-}
-
-func (h *harness) expectNothing(d time.Duration) {
-	h.t.Helper()
-	select {
-	case w := <-h.conn.Out:
-		h.t.Fatalf("unexpected frame written: % x", w.Frame)
-	case <-time.After(d):
-	}
-}
-
-func (h *harness) feed(frames ...[]byte) {
-	h.t.Helper()
-	want := h.s.Stats().Received + uint64(len(frames))
-	for _, f := range frames {
-		h.conn.In <- f
-	}
-	deadline := time.Now().Add(5 * time.Second)
-	for h.s.Stats().Received < want {
-		if time.Now().After(deadline) {
-			h.t.Fatalf("speaker handled %d frames, want %d", h.s.Stats().Received, want)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 func TestGolden(t *testing.T) {
-	s, err := New(Config{Interface: &net.Interface{HardwareAddr: ourMAC}}, newFakeConn(), newFakeGroups())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := &codec{mac: ourMAC}
 	if diff := cmp.Diff(goldenReply, s.advertisement(vip, peerMAC, peerLL, true)); diff != "" {
 		t.Errorf("solicited advertisement (-want +got):\n%s", diff)
 	}
@@ -307,10 +182,10 @@ func TestGolden(t *testing.T) {
 func TestReplyForOwnedVIP(t *testing.T) {
 	h := start(t, quiet())
 	h.s.Set([]netip.Addr{vip})
-	h.expect(goldenUnsolicited)
+	h.Expect(goldenUnsolicited)
 
 	h.conn.In <- solicit(vip)
-	got := h.next()
+	got := h.Next()
 	if diff := cmp.Diff(goldenReply, got.Frame); diff != "" {
 		t.Fatalf("advertisement (-want +got):\n%s", diff)
 	}
@@ -319,17 +194,17 @@ func TestReplyForOwnedVIP(t *testing.T) {
 	}
 	// Neighbour unreachability detection: unicast to the VIP, to our MAC.
 	h.conn.In <- ipv6Frame(ourMAC, peerMAC, peerLL, vip, 255, nsBody(vip, peerMAC))
-	h.expect(goldenReply)
+	h.Expect(goldenReply)
 	// Without a source link-layer address option, the reply goes to the Ethernet source.
 	h.conn.In <- ipv6Frame(ourMAC, peerMAC, peerLL, vip, 255, nsBody(vip, nil))
-	h.expect(goldenReply)
+	h.Expect(goldenReply)
 	// From a global address, to that address.
 	peerGlobal := netip.MustParseAddr("2001:db8::2")
 	h.conn.In <- ipv6Frame(vipGroupM, peerMAC, peerGlobal, vipGroup, 255, nsBody(vip, peerMAC))
-	h.expect(ipv6Frame(peerMAC, ourMAC, vip, peerGlobal, 255, naBody(vip, 0x60, ourMAC)))
+	h.Expect(ipv6Frame(peerMAC, ourMAC, vip, peerGlobal, 255, naBody(vip, 0x60, ourMAC)))
 	// Ethernet padding after the IPv6 payload is ignored.
 	h.conn.In <- append(solicit(vip), 0, 0, 0, 0)
-	h.expect(goldenReply)
+	h.Expect(goldenReply)
 
 	st := h.s.Stats()
 	if st.RequestsSeen != 5 || st.RepliesSent != 5 || st.GratuitousSent != 1 || st.Ignored != 0 || st.Malformed != 0 {
@@ -340,9 +215,9 @@ func TestReplyForOwnedVIP(t *testing.T) {
 func TestDuplicateAddressDetectionIsDefended(t *testing.T) {
 	h := start(t, quiet())
 	h.s.Set([]netip.Addr{vip})
-	h.expect(goldenUnsolicited)
+	h.Expect(goldenUnsolicited)
 	h.conn.In <- ipv6Frame(vipGroupM, peerMAC, netip.IPv6Unspecified(), vipGroup, 255, nsBody(vip, nil))
-	got := h.next()
+	got := h.Next()
 	if diff := cmp.Diff(goldenUnsolicited, got.Frame); diff != "" {
 		t.Fatalf("defence (-want +got):\n%s", diff)
 	}
@@ -354,8 +229,8 @@ func TestDuplicateAddressDetectionIsDefended(t *testing.T) {
 func TestNoReplyForNotOwned(t *testing.T) {
 	h := start(t, quiet())
 	h.s.Set([]netip.Addr{vip})
-	h.expect(goldenUnsolicited)
-	h.feed(
+	h.Expect(goldenUnsolicited)
+	h.Feed(
 		solicit(otherVIP),
 		solicit(netip.MustParseAddr("2001:db8::1")),
 		solicit(netip.MustParseAddr("fe80::1")),
@@ -363,7 +238,7 @@ func TestNoReplyForNotOwned(t *testing.T) {
 		ipv6Frame(vipGroupM, peerMAC, peerLL, netip.MustParseAddr("ff02::1"), 255, nsBody(vip, peerMAC)),
 		ipv6Frame(ourMAC, peerMAC, peerLL, otherVIP, 255, nsBody(vip, peerMAC)),
 	)
-	h.expectNothing(50 * time.Millisecond)
+	h.ExpectNothing(50 * time.Millisecond)
 	if st := h.s.Stats(); st.RequestsSeen != 5 || st.Ignored != 5 || st.RepliesSent != 0 {
 		t.Errorf("stats = %+v", st)
 	}
@@ -373,18 +248,18 @@ func TestNoReplyAfterRemoval(t *testing.T) {
 	h := start(t, quiet())
 	h.s.Set([]netip.Addr{vip, otherVIP})
 	for range 2 {
-		h.next()
+		h.Next()
 	}
 	h.conn.In <- solicit(vip)
-	h.expect(goldenReply)
+	h.Expect(goldenReply)
 
 	h.s.Set([]netip.Addr{otherVIP})
-	h.feed(solicit(vip))
-	h.expectNothing(50 * time.Millisecond)
+	h.Feed(solicit(vip))
+	h.ExpectNothing(50 * time.Millisecond)
 
 	h.s.Set(nil)
-	h.feed(solicit(vip), solicit(otherVIP))
-	h.expectNothing(50 * time.Millisecond)
+	h.Feed(solicit(vip), solicit(otherVIP))
+	h.ExpectNothing(50 * time.Millisecond)
 	if st := h.s.Stats(); st.RepliesSent != 1 || st.Ignored != 3 {
 		t.Errorf("stats = %+v", st)
 	}
@@ -395,7 +270,7 @@ func TestNoReplyAfterRemoval(t *testing.T) {
 func TestRemovalIsImmediate(t *testing.T) {
 	h := start(t, quiet())
 	h.s.Set([]netip.Addr{vip})
-	h.expect(goldenUnsolicited)
+	h.Expect(goldenUnsolicited)
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -430,7 +305,7 @@ func TestBurst(t *testing.T) {
 	h.s.Set([]netip.Addr{vip})
 	var times []time.Time
 	for range n {
-		w := h.next()
+		w := h.Next()
 		if diff := cmp.Diff(goldenUnsolicited, w.Frame); diff != "" {
 			t.Fatalf("unsolicited advertisement (-want +got):\n%s", diff)
 		}
@@ -439,16 +314,16 @@ func TestBurst(t *testing.T) {
 		}
 		times = append(times, w.At)
 	}
-	h.expectNothing(4 * interval)
+	h.ExpectNothing(4 * interval)
 	if span := times[n-1].Sub(times[0]); span < (n-1)*interval*9/10 {
 		t.Errorf("burst of %d took %s, want at least %s", n, span, (n-1)*interval)
 	}
 	h.s.Set([]netip.Addr{vip, vip})
-	h.expectNothing(3 * interval)
+	h.ExpectNothing(3 * interval)
 	h.s.Set(nil)
 	h.s.Set([]netip.Addr{vip})
 	for range n {
-		h.expect(goldenUnsolicited)
+		h.Expect(goldenUnsolicited)
 	}
 	if st := h.s.Stats(); st.GratuitousSent != 2*n {
 		t.Errorf("GratuitousSent = %d, want %d", st.GratuitousSent, 2*n)
@@ -459,63 +334,14 @@ func TestRefresh(t *testing.T) {
 	h := start(t, Config{BurstCount: 1, Refresh: 20 * time.Millisecond})
 	h.s.Set([]netip.Addr{vip})
 	for range 4 {
-		h.expect(goldenUnsolicited)
+		h.Expect(goldenUnsolicited)
 	}
 	h.s.Set(nil)
 	time.Sleep(5 * time.Millisecond)
 	for len(h.conn.Out) > 0 {
 		<-h.conn.Out
 	}
-	h.expectNothing(100 * time.Millisecond)
-}
-
-func TestGroups(t *testing.T) {
-	h := start(t, quiet())
-	// 2001:db8::100 and 2001:db8:1::100 share a solicited-node group.
-	shared := netip.MustParseAddr("2001:db8:1::100")
-	otherGroup, _ := group(otherVIP)
-
-	h.s.Set([]netip.Addr{vip, shared, otherVIP})
-	want := map[netip.Addr]int{vipGroup: 1, otherGroup: 1}
-	if diff := cmp.Diff(want, h.groups.state(), cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
-		t.Errorf("groups (-want +got):\n%s", diff)
-	}
-	h.s.Set([]netip.Addr{shared})
-	want = map[netip.Addr]int{vipGroup: 1}
-	if diff := cmp.Diff(want, h.groups.state(), cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); diff != "" {
-		t.Errorf("groups after removing two (-want +got):\n%s", diff)
-	}
-	h.s.Set(nil)
-	if got := h.groups.state(); len(got) != 0 {
-		t.Errorf("groups after removing all = %v", got)
-	}
-	if st := h.s.Stats(); st.GroupErrors != 0 {
-		t.Errorf("stats = %+v", st)
-	}
-}
-
-func TestGroupFailuresAreRetried(t *testing.T) {
-	h := start(t, quiet())
-	h.groups.setFail(syscall.ENOBUFS)
-	h.s.Set([]netip.Addr{vip})
-	h.expect(goldenUnsolicited)
-	// Answered although the join failed (a unicast solicitation still arrives).
-	h.conn.In <- ipv6Frame(ourMAC, peerMAC, peerLL, vip, 255, nsBody(vip, peerMAC))
-	h.expect(goldenReply)
-	if st := h.s.Stats(); st.GroupErrors != 1 || len(h.s.Groups()) != 0 {
-		t.Fatalf("stats = %+v, groups %v", st, h.s.Groups())
-	}
-	h.groups.setFail(nil)
-	deadline := time.Now().Add(3 * groupRetry)
-	for len(h.groups.state()) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the failed join was not retried")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if got := h.s.Groups(); !slices.Equal(got, []netip.Addr{vipGroup}) {
-		t.Errorf("Groups() = %v", got)
-	}
+	h.ExpectNothing(100 * time.Millisecond)
 }
 
 func TestMalformedFramesAreCountedAndIgnored(t *testing.T) {
@@ -546,17 +372,17 @@ func TestMalformedFramesAreCountedAndIgnored(t *testing.T) {
 	}
 	h := start(t, quiet())
 	h.s.Set([]netip.Addr{vip})
-	h.expect(goldenUnsolicited)
+	h.Expect(goldenUnsolicited)
 	for name, f := range malformed {
 		before := h.s.Stats().Malformed
-		h.feed(f)
+		h.Feed(f)
 		if got := h.s.Stats().Malformed; got != before+1 {
 			t.Errorf("%s: Malformed went from %d to %d, want +1", name, before, got)
 		}
 	}
-	h.expectNothing(50 * time.Millisecond)
+	h.ExpectNothing(50 * time.Millisecond)
 	h.conn.In <- good
-	h.expect(goldenReply)
+	h.Expect(goldenReply)
 }
 
 func TestIgnored(t *testing.T) {
@@ -574,15 +400,15 @@ func TestIgnored(t *testing.T) {
 	}
 	h := start(t, quiet())
 	h.s.Set([]netip.Addr{vip})
-	h.expect(goldenUnsolicited)
+	h.Expect(goldenUnsolicited)
 	for name, f := range ignored {
 		before := h.s.Stats().Ignored
-		h.feed(f)
+		h.Feed(f)
 		if got := h.s.Stats().Ignored; got != before+1 {
 			t.Errorf("%s: Ignored went from %d to %d, want +1", name, before, got)
 		}
 	}
-	h.expectNothing(50 * time.Millisecond)
+	h.ExpectNothing(50 * time.Millisecond)
 	if st := h.s.Stats(); st.Malformed != 0 || st.RepliesSent != 0 || st.Conflicts != 0 {
 		t.Errorf("stats = %+v", st)
 	}
@@ -597,14 +423,14 @@ func mutate(b []byte, f func([]byte)) []byte {
 func TestConflictIsCountedNotAnswered(t *testing.T) {
 	h := start(t, quiet())
 	h.s.Set([]netip.Addr{vip})
-	h.expect(goldenUnsolicited)
-	h.feed(
+	h.Expect(goldenUnsolicited)
+	h.Feed(
 		ipv6Frame(allNodesMAC, peerMAC, vip, allNodes, 255, naBody(vip, 0x20, peerMAC)),    // unsolicited NA
 		ipv6Frame(allNodesMAC, peerMAC, peerLL, allNodes, 255, naBody(vip, 0x20, peerMAC)), // from link-local
 		ipv6Frame(vipGroupM, peerMAC, vip, vipGroup, 255, nsBody(vip, peerMAC)),            // NS from the VIP
 		ipv6Frame(ourMAC, peerMAC, vip, otherVIP, 255, nsBody(otherVIP, peerMAC)),          // NS from the VIP
 	)
-	h.expectNothing(50 * time.Millisecond)
+	h.ExpectNothing(50 * time.Millisecond)
 	if st := h.s.Stats(); st.Conflicts != 4 || st.Ignored != 4 {
 		t.Errorf("stats = %+v", st)
 	}
@@ -621,8 +447,8 @@ func TestSetKeepsOnlyUnicastIPv6(t *testing.T) {
 		netip.MustParseAddr("ff02::1"),
 		netip.MustParseAddr("2001:db8::100%eth0"), // zone dropped
 	})
-	h.expect(goldenUnsolicited)
-	h.expectNothing(30 * time.Millisecond)
+	h.Expect(goldenUnsolicited)
+	h.ExpectNothing(30 * time.Millisecond)
 	if got := h.s.Owned(); !slices.Equal(got, []netip.Addr{vip}) {
 		t.Errorf("Owned() = %v, want [%s]", got, vip)
 	}
@@ -651,8 +477,8 @@ func TestConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.burstCount != DefaultBurstCount || s.burstInterval != DefaultBurstInterval || s.refresh != 0 {
-		t.Errorf("zero Config: burst %d, interval %s, refresh %s; want the default burst and no refresh", s.burstCount, s.burstInterval, s.refresh)
+	if c := s.e.Config(); c.BurstCount != DefaultBurstCount || c.BurstInterval != DefaultBurstInterval || c.Refresh != 0 {
+		t.Errorf("zero Config: burst %d, interval %s, refresh %s; want the default burst and no refresh", c.BurstCount, c.BurstInterval, c.Refresh)
 	}
 	if _, err := New(good, nil, newFakeGroups()); err == nil {
 		t.Error("New accepted a nil connection")
@@ -685,8 +511,8 @@ func TestRunLifecycle(t *testing.T) {
 	defer cancel()
 	go func() { done <- s.Run(ctx) }()
 	conn.In <- solicit(vip)
-	h := &harness{t: t, s: s, conn: conn, groups: groups}
-	h.expect(goldenReply)
+	h := &harness{Harness: packettest.NewHarness(t, conn, counts(s)), s: s, conn: conn, groups: groups}
+	h.Expect(goldenReply)
 
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -709,7 +535,7 @@ func TestSendErrorsAreCounted(t *testing.T) {
 	werr := error(syscall.ENETDOWN)
 	h.conn.WriteErr.Store(&werr)
 	h.s.Set([]netip.Addr{vip})
-	h.feed(solicit(vip))
+	h.Feed(solicit(vip))
 	deadline := time.Now().Add(5 * time.Second)
 	for h.s.Stats().SendErrors < 3 {
 		if time.Now().After(deadline) {

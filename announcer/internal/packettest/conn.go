@@ -1,5 +1,6 @@
 // Package packettest provides a net.PacketConn on channels for the speakers' tests: frames go in
-// through In, and what the speaker writes comes out of Out, byte for byte.
+// through In, and what the speaker writes comes out of Out, byte for byte. Harness drives a
+// speaker on it, and Reports collects what its OnForeign callback is told.
 package packettest
 
 import (
