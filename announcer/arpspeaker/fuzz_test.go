@@ -11,7 +11,8 @@ import (
 // FuzzHandleFrame feeds arbitrary frames to the frame handler: it must never panic, must account
 // for every frame exactly once, may only ever write a well-formed reply from our MAC for an
 // owned VIP (never for a removed or foreign address), and may only report foreign claims of
-// owned or watched addresses by another valid MAC.
+// owned or watched addresses by another valid MAC, flagged as announcements exactly when they
+// are gratuitous ARPs.
 func FuzzHandleFrame(f *testing.F) {
 	removed := netip.MustParseAddr("198.18.0.102")
 	watched := netip.MustParseAddr("198.18.0.150")
@@ -31,6 +32,9 @@ func FuzzHandleFrame(f *testing.F) {
 	f.Add(arpFrame(ourMAC, peerMAC, 2, peerMAC, watched, ourMAC, peerIP))
 	f.Add(arpFrame(ourMAC, peerMAC, 2, peerMAC, vip, ourMAC, peerIP))
 	f.Add(arpFrame(broadcast, peerMAC, 1, peerMAC, watched, zeroMAC, vip))
+	f.Add(arpFrame(broadcast, peerMAC, 2, peerMAC, watched, zeroMAC, watched))
+	f.Add(arpFrame(broadcast, peerMAC, 2, peerMAC, vip, peerMAC, vip))
+	f.Add(arpFrame(ourMAC, peerMAC, 2, peerMAC, watched, ourMAC, unspecified))
 	f.Add(request(vip)[:42])
 	f.Add([]byte{})
 
@@ -71,8 +75,14 @@ func FuzzHandleFrame(f *testing.F) {
 				t.Fatalf("reported MAC %s", r.MAC)
 			}
 			// A probe has sender 0.0.0.0 and the address as target; a claim has it as sender.
-			if spa, tpa := netip.AddrFrom4([4]byte(frame[28:32])), netip.AddrFrom4([4]byte(frame[38:42])); (r.Probe && (spa != unspecified || tpa != r.Addr)) || (!r.Probe && spa != r.Addr) {
+			spa, tpa := netip.AddrFrom4([4]byte(frame[28:32])), netip.AddrFrom4([4]byte(frame[38:42]))
+			if (r.Probe && (spa != unspecified || tpa != r.Addr)) || (!r.Probe && spa != r.Addr) {
 				t.Fatalf("report %+v for a packet from %s for %s", r, spa, tpa)
+			}
+			// A claim announces the address exactly when it is a gratuitous ARP (request or
+			// reply): sender and target protocol addresses both the address. A probe never does.
+			if r.Announce != (!r.Probe && spa == r.Addr && tpa == r.Addr) {
+				t.Fatalf("report %+v for a packet (operation %d) from %s for %s", r, binary.BigEndian.Uint16(frame[20:22]), spa, tpa)
 			}
 		}
 		if uint64(len(conn.Out)) != st.RepliesSent {

@@ -217,3 +217,39 @@ func TestLabProbe(t *testing.T) {
 		t.Errorf("owner stats = %+v, want one foreign probe and no conflict", st)
 	}
 }
+
+// TestLabTakeoverSeen: a speaker in the client namespace that watches a VIP sees each gratuitous
+// ARP of the node speaker's takeover burst as an announcement of the VIP by the node's MAC.
+func TestLabTakeoverSeen(t *testing.T) {
+	requirePrivileges(t)
+	l := newLab(t)
+	owner := l.startSpeaker(t)
+	ownerMAC := owner.HardwareAddr().String()
+	reports, onForeign := labnet.Reports[arpspeaker.Foreign]()
+	watcher := startSpeakerIn(t, l.Client, clientIf, arpspeaker.Config{OnForeign: onForeign})
+	watcher.Watch([]netip.Addr{labVIP})
+
+	owner.Set([]netip.Addr{labVIP})
+	waitGratuitous(t, owner, arpspeaker.DefaultBurstCount)
+	got := 0
+	timeout := time.After(2 * time.Second)
+	for got < arpspeaker.DefaultBurstCount {
+		select {
+		case r := <-reports:
+			got++
+			if r.Addr != labVIP || r.MAC.String() != ownerMAC || r.Probe || !r.Announce {
+				t.Errorf("report %d: %+v, want an announcement of %s by %s", got, r, labVIP, ownerMAC)
+			}
+		case <-timeout:
+			t.Fatalf("%d reports of the takeover burst within 2 s, want %d", got, arpspeaker.DefaultBurstCount)
+		}
+	}
+	select {
+	case r := <-reports:
+		t.Errorf("report beyond the burst: %+v", r)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if st := watcher.Stats(); st.ForeignSeen != arpspeaker.DefaultBurstCount || st.Conflicts != 0 || st.RepliesSent != 0 || st.GratuitousSent != 0 {
+		t.Errorf("watcher stats = %+v, want %d foreign claims and nothing sent", st, arpspeaker.DefaultBurstCount)
+	}
+}

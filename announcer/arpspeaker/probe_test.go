@@ -28,6 +28,18 @@ var addrComparer = cmp.Comparer(func(a, b netip.Addr) bool { return a == b })
 // reports collects what OnForeign is told.
 type reports = packettest.Reports[Foreign]
 
+// claim, announcement and probeOf are the reports of a packet from mac that claims addr in
+// answer to a question or while asking one (a reply, a request sent from addr), that announces
+// addr unasked (a gratuitous ARP: sender and target address both addr), and that probes addr
+// (sender 0.0.0.0).
+func claim(addr netip.Addr, mac net.HardwareAddr) Foreign { return Foreign{Addr: addr, MAC: mac} }
+func announcement(addr netip.Addr, mac net.HardwareAddr) Foreign {
+	return Foreign{Addr: addr, MAC: mac, Announce: true}
+}
+func probeOf(addr netip.Addr, mac net.HardwareAddr) Foreign {
+	return Foreign{Addr: addr, MAC: mac, Probe: true}
+}
+
 func TestProbeFrame(t *testing.T) {
 	conn := newFakeConn()
 	s, err := New(Config{Interface: &net.Interface{HardwareAddr: ourMAC}}, conn)

@@ -226,7 +226,7 @@ func (m *member) eligible(group []VIP) bool {
 
 // rank orders candidates: higher gen, then higher score, then smaller name.
 type rank struct {
-	gen  int
+	gen   int
 	score uint64
 	name  string
 }

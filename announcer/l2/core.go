@@ -195,8 +195,8 @@ type Core struct {
 	ceded    map[netip.Addr]time.Time
 	wants    map[netip.Addr]bool
 	lostTo   map[netip.Addr]time.Time // VIPs yielded to a better claim, repeated in heartbeats until then
-	released []membership.Claim // what a leaving node gave up, repeated in its Leaving heartbeats
-	peerMACs map[string]string  // MAC -> node
+	released []membership.Claim       // what a leaving node gave up, repeated in its Leaving heartbeats
+	peerMACs map[string]string        // MAC -> node
 
 	oneWaySince map[string]time.Time // peers heard that do not hear us, since when
 	lastRecheck time.Time            // when a returning peer last made us probe our VIPs
@@ -210,8 +210,8 @@ type ownership struct {
 	links         []string
 	nextSelfProbe time.Time
 	lastDefend    time.Time
-	contested     bool // another live claimant lost to us: re-announce once
-	doubtful      bool // held without a quorum since it was last certain
+	contested     bool      // another live claimant lost to us: re-announce once
+	doubtful      bool      // held without a quorum since it was last certain
 	unheard       string    // a member that announced the VIP although we do not hear it
 	unheardSince  time.Time // when it first did
 }

@@ -58,7 +58,10 @@
 // valid advertisement from another MAC for an owned or watched address, every solicitation sent
 // from one, and every duplicate address detection of one; for an owned VIP the first two also
 // count as conflicts, so the same callback tells an owner that another host answers for its
-// VIP. The speaker defends its owned VIPs against the probes of other hosts.
+// VIP. The speaker defends its owned VIPs against the probes of other hosts. A report's Announce
+// tells an announcement (an advertisement with the Solicited flag clear, as on takeover) from an
+// answer; since the answer to a probe has that flag clear as well, an advertisement that follows
+// a probe of its target within a second, from a MAC other than the prober's, counts as an answer.
 //
 // The protocol-independent machinery (the owned set and its announcement schedule, Run, the
 // counters) lives in announcer/internal/l2engine; this package is its Neighbor Discovery codec.

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
+	"time"
 
 	"github.com/mdlayher/ndp"
 
@@ -43,10 +44,12 @@ func groupMAC(g netip.Addr) net.HardwareAddr {
 
 // codec is the Neighbor Discovery half of the speaker: it reads solicitations and
 // advertisements for the engine and builds the advertisements and probes. Its embedded
-// groupKeeper keeps the solicited-node groups of the owned and watched addresses joined.
+// groupKeeper keeps the solicited-node groups of the owned and watched addresses joined; dad
+// remembers recent probes, so that their answers are not taken for announcements.
 type codec struct {
 	mac net.HardwareAddr
 	*groupKeeper
+	dad dadProbes
 }
 
 var (
@@ -100,9 +103,18 @@ func (c *codec) Parse(b []byte) l2engine.Message {
 	}
 	switch m := msg.(type) {
 	case *ndp.NeighborAdvertisement:
-		return parseAdvertisement(m, ethSrc)
+		a := parseAdvertisement(m, ethSrc)
+		if a.Announces && c.dad.answers(a.Claims, a.MAC, time.Now()) {
+			// The defence of a probed address (RFC 4861 section 7.2.4), not an announcement.
+			a.Announces = false
+		}
+		return a
 	case *ndp.NeighborSolicitation:
-		return parseSolicitation(m, ethSrc, src, dst)
+		s := parseSolicitation(m, ethSrc, src, dst)
+		if s.Kind == l2engine.Valid && s.Probes.IsValid() {
+			c.dad.probed(s.Probes, s.MAC, time.Now())
+		}
+		return s
 	}
 	return malformed
 }
@@ -118,7 +130,8 @@ func linkLayerAddr(opts []ndp.Option, d ndp.Direction) net.HardwareAddr {
 }
 
 // parseAdvertisement reads another host's advertisement: it claims its target for the MAC of
-// its Target Link-Layer Address option (or, without one, its Ethernet source).
+// its Target Link-Layer Address option (or, without one, its Ethernet source), and announces it
+// if the Solicited flag is clear (Parse then checks that it does not answer a probe).
 func parseAdvertisement(m *ndp.NeighborAdvertisement, ethSrc net.HardwareAddr) l2engine.Message {
 	mac := linkLayerAddr(m.Options, ndp.Target)
 	if m.TargetAddress.IsMulticast() || (mac != nil && l2engine.CheckMAC(mac) != nil) {
@@ -179,6 +192,7 @@ func (c *codec) unsolicited(vip netip.Addr) []byte {
 // section 4.3 forbids it with an unspecified source). Being from ::, it changes no neighbour
 // cache.
 func (c *codec) Probe(addr netip.Addr) []byte {
+	c.dad.probed(addr, c.mac, time.Now())
 	group := solicitedNode(addr)
 	icmp, err := ndp.MarshalMessageChecksum(&ndp.NeighborSolicitation{TargetAddress: addr}, netip.IPv6Unspecified(), group)
 	if err != nil {

@@ -16,7 +16,8 @@ var fuzzWatched = netip.MustParseAddr("2001:db8::150")
 // FuzzHandleFrame feeds arbitrary frames to the frame handler: it must never panic, must account
 // for every frame exactly once, may only ever write a valid advertisement from our MAC and from
 // an owned VIP, for that VIP (never for a removed or foreign address), and may only report
-// foreign claims of owned or watched addresses by another valid MAC.
+// foreign claims of owned or watched addresses by another valid MAC, flagged as announcements
+// exactly when they are advertisements with the Solicited flag clear.
 func FuzzHandleFrame(f *testing.F) {
 	removed := netip.MustParseAddr("2001:db8::102")
 	wg, wgM := group(fuzzWatched)
@@ -38,6 +39,8 @@ func FuzzHandleFrame(f *testing.F) {
 	f.Add(ipv6Frame(wgM, peerMAC, netip.IPv6Unspecified(), wg, 255, nsBody(fuzzWatched, nil)))
 	f.Add(ipv6Frame(allNodesMAC, peerMAC, peerLL, allNodes, 255, naNoTLLA(fuzzWatched, 0x20)))
 	f.Add(ipv6Frame(allNodesMAC, peerMAC, peerLL, allNodes, 255, naBody(fuzzWatched, 0x20, peerMAC)))
+	f.Add(ipv6Frame(ourMAC, peerMAC, fuzzWatched, peerLL, 255, naBody(fuzzWatched, 0x60, peerMAC)))
+	f.Add(ipv6Frame(ourMAC, peerMAC, vip, peerLL, 255, naNoTLLA(vip, 0x40)))
 	f.Add(ipv6Frame(pgM, peerMAC, fuzzWatched, pg, 255, nsBody(netip.MustParseAddr("2001:db8::2"), peerMAC)))
 	f.Add(ipv6Frame(allNodesMAC, peerMAC, vip, allNodes, 255, naBody(vip, 0x20, peerMAC)))
 	f.Add(solicit(vip)[:60])
@@ -166,6 +169,11 @@ func checkReports(t *testing.T, frame []byte, reports []Foreign, owned map[netip
 		claim := (typ == 136 && target == r.Addr) || (typ == 135 && src == r.Addr)
 		if r.Probe != probe || r.Probe == claim {
 			t.Fatalf("report %+v for an ICMPv6 type %d from %s for %s", r, typ, src, target)
+		}
+		// A claim announces the address exactly when it is an advertisement with the
+		// Solicited flag clear; a solicitation never does.
+		if announce := typ == 136 && frame[58]&0x40 == 0; r.Announce != announce {
+			t.Fatalf("report %+v for an ICMPv6 type %d (flags %#02x) from %s for %s", r, typ, frame[58], src, target)
 		}
 	}
 }

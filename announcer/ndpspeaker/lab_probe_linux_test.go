@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -163,4 +164,41 @@ func joinsOnOneSocket(t *testing.T, ns string, n int) int {
 		t.Fatal(err)
 	}
 	return joined
+}
+
+// TestLabTakeoverSeen: a speaker in the client namespace that watches a VIP sees each unsolicited
+// advertisement of the node speaker's takeover burst as an announcement of the VIP by the node's
+// MAC.
+func TestLabTakeoverSeen(t *testing.T) {
+	requirePrivileges(t)
+	l := newLab(t)
+	owner := l.startSpeaker(t)
+	ownerMAC := owner.HardwareAddr().String()
+	reports, onForeign := labnet.Reports[ndpspeaker.Foreign]()
+	watcher := startSpeakerIn(t, l.Client, clientIf, ndpspeaker.Config{OnForeign: onForeign})
+	watcher.Watch([]netip.Addr{labVIP})
+
+	owner.Set([]netip.Addr{labVIP})
+	waitGratuitous(t, owner, ndpspeaker.DefaultBurstCount)
+	got := 0
+	timeout := time.After(2 * time.Second)
+	for got < ndpspeaker.DefaultBurstCount {
+		select {
+		case r := <-reports:
+			got++
+			if r.Addr != labVIP || r.MAC.String() != ownerMAC || r.Probe || !r.Announce {
+				t.Errorf("report %d: %+v, want an announcement of %s by %s", got, r, labVIP, ownerMAC)
+			}
+		case <-timeout:
+			t.Fatalf("%d reports of the takeover burst within 2 s, want %d", got, ndpspeaker.DefaultBurstCount)
+		}
+	}
+	select {
+	case r := <-reports:
+		t.Errorf("report beyond the burst: %+v", r)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if st := watcher.Stats(); st.ForeignSeen != ndpspeaker.DefaultBurstCount || st.Conflicts != 0 || st.RepliesSent != 0 || st.GratuitousSent != 0 {
+		t.Errorf("watcher stats = %+v, want %d foreign claims and nothing sent", st, ndpspeaker.DefaultBurstCount)
+	}
 }

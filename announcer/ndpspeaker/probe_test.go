@@ -29,6 +29,18 @@ var addrComparer = cmp.Comparer(func(a, b netip.Addr) bool { return a == b })
 // reports collects what OnForeign is told.
 type reports = packettest.Reports[Foreign]
 
+// claim, announcement and probeOf are the reports of a message from mac that claims addr in
+// answer to a question or while asking one (a solicited advertisement, a solicitation sent from
+// addr), that announces addr unasked (an advertisement with the Solicited flag clear), and that
+// probes addr (duplicate address detection, from ::).
+func claim(addr netip.Addr, mac net.HardwareAddr) Foreign { return Foreign{Addr: addr, MAC: mac} }
+func announcement(addr netip.Addr, mac net.HardwareAddr) Foreign {
+	return Foreign{Addr: addr, MAC: mac, Announce: true}
+}
+func probeOf(addr netip.Addr, mac net.HardwareAddr) Foreign {
+	return Foreign{Addr: addr, MAC: mac, Probe: true}
+}
+
 // naNoTLLA is a Neighbor Advertisement for target with flags and no option.
 func naNoTLLA(target netip.Addr, flags byte) []byte {
 	t16 := target.As16()
@@ -122,24 +134,32 @@ func TestForeign(t *testing.T) {
 		want  []Foreign
 		reply []byte
 	}{
-		{"advertisement with a target link-layer address", ipv6Frame(allNodesMAC, peerMAC, peerLL, allNodes, 255, naBody(watched, 0x20, otherMAC)),
-			[]Foreign{{watched, otherMAC, false}}, nil},
+		{"unsolicited advertisement with a target link-layer address", ipv6Frame(allNodesMAC, peerMAC, peerLL, allNodes, 255, naBody(watched, 0x20, otherMAC)),
+			[]Foreign{announcement(watched, otherMAC)}, nil},
+		{"unsolicited advertisement without Override", ipv6Frame(allNodesMAC, peerMAC, watched, allNodes, 255, naBody(watched, 0x00, peerMAC)),
+			[]Foreign{announcement(watched, peerMAC)}, nil},
+		{"unsolicited advertisement without a target link-layer address", ipv6Frame(allNodesMAC, peerMAC, watched, allNodes, 255, naNoTLLA(watched, 0x20)),
+			[]Foreign{announcement(watched, peerMAC)}, nil},
 		{"solicited advertisement without one", ipv6Frame(ourMAC, peerMAC, watched, peerLL, 255, naNoTLLA(watched, 0x40)),
-			[]Foreign{{watched, peerMAC, false}}, nil},
+			[]Foreign{claim(watched, peerMAC)}, nil},
+		{"solicited advertisement with one", ipv6Frame(ourMAC, peerMAC, watched, peerLL, 255, naBody(watched, 0x60, otherMAC)),
+			[]Foreign{claim(watched, otherMAC)}, nil},
 		{"solicitation from the watched address", ipv6Frame(pgM, peerMAC, watched, pg, 255, nsBody(peerGlobal, otherMAC)),
-			[]Foreign{{watched, otherMAC, false}}, nil},
+			[]Foreign{claim(watched, otherMAC)}, nil},
 		{"solicitation from it without a source link-layer address", ipv6Frame(pgM, peerMAC, watched, pg, 255, nsBody(peerGlobal, nil)),
-			[]Foreign{{watched, peerMAC, false}}, nil},
+			[]Foreign{claim(watched, peerMAC)}, nil},
 		{"duplicate address detection of the watched address", ipv6Frame(wgM, peerMAC, unspec, wg, 255, nsBody(watched, nil)),
-			[]Foreign{{watched, peerMAC, true}}, nil},
+			[]Foreign{probeOf(watched, peerMAC)}, nil},
 		{"solicitation from the watched address for the owned one is still answered", ipv6Frame(vipGroupM, peerMAC, watched, vipGroup, 255, nsBody(vip, peerMAC)),
-			[]Foreign{{watched, peerMAC, false}}, ipv6Frame(peerMAC, ourMAC, vip, watched, 255, naBody(vip, 0x60, ourMAC))},
-		{"advertisement for the owned address", ipv6Frame(allNodesMAC, peerMAC, vip, allNodes, 255, naBody(vip, 0x20, peerMAC)),
-			[]Foreign{{vip, peerMAC, false}}, nil},
+			[]Foreign{claim(watched, peerMAC)}, ipv6Frame(peerMAC, ourMAC, vip, watched, 255, naBody(vip, 0x60, ourMAC))},
+		{"unsolicited advertisement for the owned address", ipv6Frame(allNodesMAC, peerMAC, vip, allNodes, 255, naBody(vip, 0x20, peerMAC)),
+			[]Foreign{announcement(vip, peerMAC)}, nil},
+		{"solicited advertisement for the owned address", ipv6Frame(ourMAC, peerMAC, vip, peerLL, 255, naBody(vip, 0x60, peerMAC)),
+			[]Foreign{claim(vip, peerMAC)}, nil},
 		{"solicitation from the owned address", ipv6Frame(pgM, peerMAC, vip, pg, 255, nsBody(peerGlobal, peerMAC)),
-			[]Foreign{{vip, peerMAC, false}}, nil},
+			[]Foreign{claim(vip, peerMAC)}, nil},
 		{"duplicate address detection of the owned address is reported and defended", ipv6Frame(vipGroupM, peerMAC, unspec, vipGroup, 255, nsBody(vip, nil)),
-			[]Foreign{{vip, peerMAC, true}}, goldenUnsolicited},
+			[]Foreign{probeOf(vip, peerMAC)}, goldenUnsolicited},
 		{"our MAC as target link-layer address", ipv6Frame(allNodesMAC, peerMAC, peerLL, allNodes, 255, naBody(watched, 0x20, ourMAC)), nil, nil},
 		{"our MAC as source link-layer address", ipv6Frame(pgM, peerMAC, watched, pg, 255, nsBody(peerGlobal, ourMAC)), nil, nil},
 		{"our MAC as Ethernet source", ipv6Frame(allNodesMAC, ourMAC, peerLL, allNodes, 255, naNoTLLA(watched, 0x20)), nil, nil},
@@ -174,7 +194,7 @@ func TestForeign(t *testing.T) {
 	h.Feed(ipv6Frame(allNodesMAC, peerMAC, peerLL, allNodes, 255, naBody(watched, 0x20, peerMAC)),
 		ipv6Frame(wgM, peerMAC, unspec, wg, 255, nsBody(watched, nil)),
 		ipv6Frame(allNodesMAC, peerMAC, peerLL, allNodes, 255, naBody(vip, 0x20, peerMAC)))
-	if diff := cmp.Diff([]Foreign{{vip, peerMAC, false}}, r.Take(), addrComparer); diff != "" {
+	if diff := cmp.Diff([]Foreign{announcement(vip, peerMAC)}, r.Take(), addrComparer); diff != "" {
 		t.Errorf("after Watch(nil) (-want +got):\n%s", diff)
 	}
 }
@@ -236,5 +256,139 @@ func TestProbeWhileRunning(t *testing.T) {
 	}
 	if frames[string(probe)] != 2*probes || frames[string(goldenReply)] != probes {
 		t.Errorf("wrote %d probes and %d replies, want %d and %d", frames[string(probe)], frames[string(goldenReply)], 2*probes, probes)
+	}
+}
+
+// TestProbeAnswerIsNotAnnouncement: the answer to a duplicate address detection probe is an
+// advertisement with the Solicited flag clear (RFC 4861 section 7.2.4), as an announcement is;
+// it is reported as a claim, not an announcement, whoever probed. The prober's own
+// advertisements after its probe (a takeover) still announce.
+func TestProbeAnswerIsNotAnnouncement(t *testing.T) {
+	var r reports
+	cfg := quiet()
+	cfg.OnForeign = r.Add
+	h := start(t, cfg)
+	h.s.Set([]netip.Addr{vip})
+	h.Expect(goldenUnsolicited)
+	watched := otherVIP
+	h.s.Watch([]netip.Addr{watched})
+	wg, wgM := group(watched)
+	otherMAC := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x03}
+	unspec := netip.IPv6Unspecified()
+	// defence is the answer of the host mac to a probe of a, as Linux and the speaker send it.
+	defence := func(a netip.Addr, mac net.HardwareAddr) []byte {
+		return ipv6Frame(allNodesMAC, mac, a, allNodes, 255, naBody(a, 0x20, mac))
+	}
+
+	steps := []struct {
+		name  string
+		probe func() // nil: no probe
+		frame []byte
+		want  []Foreign
+	}{
+		{"before any probe, an unsolicited advertisement announces", nil,
+			defence(watched, otherMAC), []Foreign{announcement(watched, otherMAC)}},
+		{"after our probe, it answers", func() {
+			if err := h.s.Probe(watched); err != nil {
+				t.Fatal(err)
+			}
+			h.Expect(ipv6Frame(wgM, ourMAC, unspec, wg, 255, nsBody(watched, nil)))
+		}, defence(watched, otherMAC), []Foreign{claim(watched, otherMAC)}},
+		{"so does a second answer to it, from another host", nil,
+			defence(watched, peerMAC), []Foreign{claim(watched, peerMAC)}},
+		{"a solicited advertisement stays a claim", nil,
+			ipv6Frame(ourMAC, otherMAC, watched, peerLL, 255, naBody(watched, 0x60, otherMAC)), []Foreign{claim(watched, otherMAC)}},
+		{"another host's probe is reported", nil,
+			ipv6Frame(wgM, peerMAC, unspec, wg, 255, nsBody(watched, nil)), []Foreign{probeOf(watched, peerMAC)}},
+		{"and answered by a third host", nil,
+			defence(watched, otherMAC), []Foreign{claim(watched, otherMAC)}},
+		{"the prober announces after its probe: a takeover", nil,
+			defence(watched, peerMAC), []Foreign{announcement(watched, peerMAC)}},
+		{"the answer to a probe of another address does not count", nil,
+			defence(vip, otherMAC), []Foreign{announcement(vip, otherMAC)}},
+	}
+	for _, s := range steps {
+		if s.probe != nil {
+			s.probe()
+		}
+		h.Feed(s.frame)
+		h.ExpectNothing(time.Millisecond)
+		if diff := cmp.Diff(s.want, r.Take(), addrComparer); diff != "" {
+			t.Errorf("%s: reports (-want +got):\n%s", s.name, diff)
+		}
+	}
+
+	// A probe of the owned address by another host is defended by us; the defence of another
+	// host that holds it too is a claim (and a conflict), not an announcement.
+	conflicts := h.s.Stats().Conflicts
+	h.Feed(ipv6Frame(vipGroupM, peerMAC, unspec, vipGroup, 255, nsBody(vip, nil)))
+	h.Expect(goldenUnsolicited)
+	h.Feed(defence(vip, otherMAC))
+	h.ExpectNothing(time.Millisecond)
+	if diff := cmp.Diff([]Foreign{probeOf(vip, peerMAC), claim(vip, otherMAC)}, r.Take(), addrComparer); diff != "" {
+		t.Errorf("defences of the owned address: reports (-want +got):\n%s", diff)
+	}
+	if got := h.s.Stats().Conflicts - conflicts; got != 1 {
+		t.Errorf("%d conflicts counted, want 1", got)
+	}
+}
+
+// TestDADProbes checks the memory of probes on its own clock: the answer window, the probers,
+// the targets and the bound on them.
+func TestDADProbes(t *testing.T) {
+	var d dadProbes
+	t0 := time.Unix(1000, 0)
+	a, b := vip, otherVIP
+	prober, other := peerMAC, net.HardwareAddr{0x02, 0, 0, 0, 0, 0x03}
+	if d.answers(a, other, t0) {
+		t.Error("an advertisement answers a probe never seen")
+	}
+	d.probed(a, prober, t0)
+	for _, c := range []struct {
+		name   string
+		target netip.Addr
+		mac    net.HardwareAddr
+		at     time.Time
+		want   bool
+	}{
+		{"at once", a, other, t0, true},
+		{"from the prober", a, prober, t0.Add(time.Millisecond), false},
+		{"for another target", b, other, t0.Add(time.Millisecond), false},
+		{"a clock read just before the probe was recorded", a, other, t0.Add(-time.Microsecond), true},
+		{"at the end of the window", a, other, t0.Add(dadAnswerWindow), true},
+		{"after it", a, other, t0.Add(dadAnswerWindow + time.Nanosecond), false},
+		{"after it, again", a, other, t0, false}, // the expired probe is forgotten
+	} {
+		if got := d.answers(c.target, c.mac, c.at); got != c.want {
+			t.Errorf("%s: answers = %v, want %v", c.name, got, c.want)
+		}
+	}
+
+	// Two probers: neither answers; a new probe after the window forgets the old prober.
+	d.probed(a, prober, t0)
+	d.probed(a, other, t0.Add(time.Millisecond))
+	if d.answers(a, prober, t0.Add(2*time.Millisecond)) || d.answers(a, other, t0.Add(2*time.Millisecond)) {
+		t.Error("a prober's advertisement answers")
+	}
+	later := t0.Add(2 * dadAnswerWindow)
+	d.probed(a, other, later)
+	if !d.answers(a, prober, later) || d.answers(a, other, later) {
+		t.Error("the prober of an expired probe is still remembered")
+	}
+
+	// The targets are bounded; expired ones make room.
+	var full dadProbes
+	target := netip.MustParseAddr("2001:db8::1:0")
+	for range maxDADTargets {
+		full.probed(target, prober, t0)
+		target = target.Next()
+	}
+	full.probed(target, prober, t0)
+	if full.answers(target, other, t0) || len(full.targets) != maxDADTargets {
+		t.Errorf("a probe beyond the bound was recorded (%d targets)", len(full.targets))
+	}
+	full.probed(target, prober, later)
+	if !full.answers(target, other, later) || len(full.targets) != 1 {
+		t.Errorf("expired probes did not make room (%d targets)", len(full.targets))
 	}
 }

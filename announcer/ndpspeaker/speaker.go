@@ -68,7 +68,12 @@ type Foreign struct {
 	// Addr: the other host wants Addr and does not use it yet (RFC 4862 section 5.4.3: a
 	// duplicate for a host that probes Addr itself).
 	Probe bool
-	// Announce is true for a frame that announces Addr unasked: a unsolicited Neighbor Advertisement (Solicited flag clear), what an announcer sends on takeover and a kernel holding the address does not.
+	// Announce is true for a message that announces Addr unasked: an unsolicited Neighbor
+	// Advertisement (Solicited flag clear), what an announcer sends on takeover and a kernel
+	// holding the address does not. The answer to a duplicate address detection probe has the
+	// Solicited flag clear too (RFC 4861 section 7.2.4), whether a kernel or an announcer sends
+	// it, so an advertisement for an address probed in the last second (by Probe or by another
+	// host), from a MAC that did not probe it, is taken for that answer: Announce is false.
 	Announce bool
 }
 

@@ -162,3 +162,55 @@ func TestEarliest(t *testing.T) {
 		}
 	}
 }
+
+// TestForeignAnnounce: a claim's report carries the codec's Announces; a probe's report never
+// announces, even in a frame whose claim does; ReportTo hands Announce to the speaker's type.
+func TestForeignAnnounce(t *testing.T) {
+	type speakerForeign struct {
+		Addr     netip.Addr
+		MAC      net.HardwareAddr
+		Probe    bool
+		Announce bool
+	}
+	var got []speakerForeign
+	peer := net.HardwareAddr{0x02, 0, 0, 0, 0, 0x02}
+	c := &toyCodec{}
+	e, err := New(Config{Name: "toy", Interface: &net.Interface{HardwareAddr: testMAC}, BurstCount: 1,
+		OnForeign: ReportTo(func(f speakerForeign) { got = append(got, f) })}, packettest.NewConn(), testEtherType, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owned, watched := netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("198.18.0.2")
+	e.Set([]netip.Addr{owned})
+	e.Watch([]netip.Addr{watched})
+	frame := append(append(net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, peer...), 0x88, 0xb5)
+	for _, tc := range []struct {
+		name string
+		msg  Message
+		want []speakerForeign
+	}{
+		{"announcement of the watched address", Message{Kind: Valid, MAC: peer, Claims: watched, Announces: true},
+			[]speakerForeign{{Addr: watched, MAC: peer, Announce: true}}},
+		{"claim of the watched address", Message{Kind: Valid, MAC: peer, Claims: watched},
+			[]speakerForeign{{Addr: watched, MAC: peer}}},
+		{"announcement of the owned address", Message{Kind: Valid, MAC: peer, Claims: owned, Announces: true},
+			[]speakerForeign{{Addr: owned, MAC: peer, Announce: true}}},
+		{"probe of the watched address", Message{Kind: Valid, Request: true, MAC: peer, Probes: watched},
+			[]speakerForeign{{Addr: watched, MAC: peer, Probe: true}}},
+		{"announcement of one address and probe of another", Message{Kind: Valid, MAC: peer, Claims: owned, Probes: watched, Announces: true},
+			[]speakerForeign{{Addr: owned, MAC: peer, Announce: true}}}, // a conflict: nothing else is done
+		{"claim of one and probe of the other", Message{Kind: Valid, MAC: peer, Claims: watched, Probes: owned, Announces: true},
+			[]speakerForeign{{Addr: watched, MAC: peer, Announce: true}, {Addr: owned, MAC: peer, Probe: true}}},
+		{"announcement of an address neither owned nor watched", Message{Kind: Valid, MAC: peer, Claims: netip.MustParseAddr("198.18.0.3"), Announces: true},
+			nil},
+	} {
+		got = nil
+		c.msg = tc.msg
+		e.Handle(frame)
+		if !slices.EqualFunc(got, tc.want, func(a, b speakerForeign) bool {
+			return a.Addr == b.Addr && a.MAC.String() == b.MAC.String() && a.Probe == b.Probe && a.Announce == b.Announce
+		}) {
+			t.Errorf("%s: reports %+v, want %+v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -228,10 +228,19 @@ func (l *Lab) WaitNeighbour(t *testing.T, addr netip.Addr, mac string) string {
 // Report is the shape of the speakers' Foreign types.
 type Report interface {
 	~struct {
-		Addr  netip.Addr
-		MAC   net.HardwareAddr
-		Probe bool
+		Addr     netip.Addr
+		MAC      net.HardwareAddr
+		Probe    bool
+		Announce bool
 	}
+}
+
+// report is Report's underlying struct.
+type report = struct {
+	Addr     netip.Addr
+	MAC      net.HardwareAddr
+	Probe    bool
+	Announce bool
 }
 
 // Reports returns a channel of reports and the OnForeign callback that fills it without ever
@@ -247,8 +256,9 @@ func Reports[T Report]() (<-chan T, func(T)) {
 }
 
 // CheckProbe sends one probe for addr and checks the first report that follows: a claim of
-// addr by wantMAC within 2 s, or, with wantMAC "", nothing within 100 ms (RFC 5227 and RFC 4862
-// wait a second or more; a host on the same veth answers within microseconds).
+// addr by wantMAC within 2 s that answers the probe (Announce false), or, with wantMAC "",
+// nothing within 100 ms (RFC 5227 and RFC 4862 wait a second or more; a host on the same veth
+// answers within microseconds).
 func CheckProbe[T Report](t *testing.T, probe func(netip.Addr) error, reports <-chan T, addr netip.Addr, wantMAC string) {
 	t.Helper()
 	for len(reports) > 0 {
@@ -263,13 +273,9 @@ func CheckProbe[T Report](t *testing.T, probe func(netip.Addr) error, reports <-
 	}
 	select {
 	case v := <-reports:
-		got := struct {
-			Addr  netip.Addr
-			MAC   net.HardwareAddr
-			Probe bool
-		}(v)
-		if wantMAC == "" || got.Addr != addr || got.MAC.String() != wantMAC || got.Probe {
-			t.Errorf("probe of %s: report %+v, want a claim from %q", addr, got, wantMAC)
+		got := report(v)
+		if wantMAC == "" || got.Addr != addr || got.MAC.String() != wantMAC || got.Probe || got.Announce {
+			t.Errorf("probe of %s: report %+v, want an answer (a claim, not an announcement) from %q", addr, got, wantMAC)
 		}
 	case <-time.After(timeout):
 		if wantMAC != "" {
