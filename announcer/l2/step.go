@@ -167,17 +167,15 @@ func (c *Core) eligible(v *VIP, node string) (bool, string) {
 	if ok, reason := election.Eligible(v.VIP, n); !ok {
 		return false, reason
 	}
-	cannot := c.cannot
+	canServe := func(l string) bool { return !c.cannot[l] }
 	if node != c.cfg.Self {
-		cannot = nil
+		var cannot []string
 		if p, ok := c.det.Peer(node); ok {
-			cannot = make(map[string]bool, len(p.Last.Cannot))
-			for _, l := range p.Last.Cannot {
-				cannot[l] = true
-			}
+			cannot = p.Last.Cannot
 		}
+		canServe = func(l string) bool { return !slices.Contains(cannot, l) }
 	}
-	if len(c.servable(v.Links, cannot)) == 0 {
+	if !slices.ContainsFunc(v.Links, canServe) {
 		return false, "cannot answer on " + strings.Join(v.Links, ", ")
 	}
 	return true, ""
