@@ -165,7 +165,12 @@ func (r *layer2) step(ctx context.Context, view l2View) {
 	for _, p := range out.Reannounce {
 		r.links.reannounce(p)
 	}
-	r.report.events(ctx, out.Events, view, r.core.Owned())
+	r.report.events(ctx, out.Events, view, r.core.Owned(), func(name string) string {
+		if name == "" {
+			return r.links.defaultIf
+		}
+		return name
+	})
 	alive, connected := r.core.Peers(time.Now())
 	r.report.membership(r.core.State(), alive, connected, len(r.core.Owned()))
 }

@@ -34,15 +34,23 @@ func newReporter(self string, recorder record.EventRecorder, m *metrics) *report
 	return &reporter{self: self, recorder: recorder, metrics: m, warned: map[string]time.Time{}}
 }
 
-func (r *reporter) events(ctx context.Context, events []l2.Event, view l2View, owned map[netip.Addr]l2.Owned) {
+// events reports the core's events; iface resolves a link's interface name ("" is the
+// interface holding the node's IP).
+func (r *reporter) events(ctx context.Context, events []l2.Event, view l2View, owned map[netip.Addr]l2.Owned, iface func(string) string) {
 	logger := klog.FromContext(ctx)
 	for _, e := range events {
 		switch e.Kind {
 		case l2.Took:
 			r.metrics.ownershipChanges.Inc()
 			links := owned[e.VIP].Links
-			logger.Info("Announcing", "vip", e.VIP, "generation", e.Gen, "links", links, "services", view.services[e.VIP])
-			r.onServices(view, e.VIP, v1.EventTypeNormal, "Announcing", fmt.Sprintf("announcing %s from %s on %s", e.VIP, r.self, strings.Join(links, ", ")))
+			protocol, ifaces := "", make([]string, 0, len(links))
+			for _, l := range links {
+				p, name, _ := strings.Cut(l, "/")
+				protocol = p
+				ifaces = append(ifaces, iface(name))
+			}
+			logger.Info("Announcing", "vip", e.VIP, "generation", e.Gen, "protocol", protocol, "interfaces", ifaces, "services", view.services[e.VIP])
+			r.onServices(view, e.VIP, v1.EventTypeNormal, "Announcing", fmt.Sprintf("announcing %s from %s via %s on %s", e.VIP, r.self, protocol, strings.Join(ifaces, ", ")))
 		case l2.Yielded:
 			r.metrics.ownershipChanges.Inc()
 			logger.Info("Stopped announcing", "vip", e.VIP, "newOwner", e.Peer, "reason", e.Reason)
