@@ -99,7 +99,9 @@ func (r *layer2) run(ctx context.Context) error {
 		case <-ctx.Done():
 			r.leave(speakerCtx, view)
 			stopRecv()
-			<-recvDone
+			if err := <-recvDone; err != nil && !errors.Is(err, context.Canceled) {
+				return err
+			}
 			return nil
 		case err := <-recvDone:
 			if err != nil && !errors.Is(err, context.Canceled) {

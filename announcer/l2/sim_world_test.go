@@ -25,21 +25,20 @@ const simLink = "ARP/"
 var simBase = time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 
 type simNode struct {
-	name        string
-	addr        netip.Addr
-	mac         net.HardwareAddr
-	core        *Core
-	cable       bool
-	group       int
-	offset      time.Duration // the node's clock minus the simulation's
-	kernelARP   bool          // its kernel answers ARP for every VIP (IPVS without strictARP)
-	apiCut      bool          // its API view is frozen
-	view        simTruth
-	viewVersion int
-	generation  int // bumps on every restart, so stale timers of a dead process do nothing
-	nextStep    time.Time
-	cannot      []string // links it cannot answer on
-	events      []simRecord
+	name       string
+	addr       netip.Addr
+	mac        net.HardwareAddr
+	core       *Core
+	cable      bool
+	group      int
+	offset     time.Duration // the node's clock minus the simulation's
+	kernelARP  bool          // its kernel answers ARP for every VIP (IPVS without strictARP)
+	apiCut     bool          // its API view is frozen
+	view       simTruth
+	generation int // bumps on every restart, so stale timers of a dead process do nothing
+	nextStep   time.Time
+	cannot     []string // links it cannot answer on
+	events     []simRecord
 }
 
 type simRecord struct {
@@ -144,7 +143,7 @@ type world struct {
 }
 
 type simStats struct {
-	heartbeats, dropped, forgedRejected, replaysAccepted, probes, takeovers int
+	heartbeats, dropped, forgedRejected, probes, takeovers int
 }
 
 func newWorld(seed uint64, nodes, vips int) *world {

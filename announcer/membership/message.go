@@ -262,13 +262,6 @@ func (r *reader) u16(what string) int {
 	return 0
 }
 
-func (r *reader) u64(what string) uint64 {
-	if v := r.take(8, what); v != nil {
-		return binary.BigEndian.Uint64(v)
-	}
-	return 0
-}
-
 func (r *reader) str(what string, max int, valid func(byte) bool) string {
 	n := r.take(1, what)
 	if n == nil {

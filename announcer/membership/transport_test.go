@@ -46,7 +46,9 @@ func startReceiver(t *testing.T, s *Sealer) *receiver {
 	}()
 	t.Cleanup(func() {
 		cancel()
-		<-r.done
+		if err := <-r.done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("Receive: %v", err)
+		}
 	})
 	return r
 }
