@@ -192,3 +192,22 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// Services sharing a VIP may name different pools: the VIP's settings come from the first
+// Service by namespace/name, whatever order the cache lists them in.
+func TestDesiredVIPsSharedPoolIsDeterministic(t *testing.T) {
+	eth1 := &v1alpha1.IPPool{ObjectMeta: metav1.ObjectMeta{Name: "eth1"}, Spec: v1alpha1.IPPoolSpec{Announce: &v1alpha1.Announce{L2: &v1alpha1.L2Announce{Interfaces: []string{"eth1"}}}}}
+	eth2 := &v1alpha1.IPPool{ObjectMeta: metav1.ObjectMeta{Name: "eth2"}, Spec: v1alpha1.IPPoolSpec{Announce: &v1alpha1.Announce{L2: &v1alpha1.L2Announce{Interfaces: []string{"eth2"}}}}}
+	pools := map[string]*v1alpha1.IPPool{"eth1": eth1, "eth2": eth2}
+	a := svc("a", v1.ServiceExternalTrafficPolicyCluster, "eth2", "198.18.0.7")
+	z := svc("z", v1.ServiceExternalTrafficPolicyCluster, "eth1", "198.18.0.7")
+	slices := []*discoveryv1.EndpointSlice{slice("a", ep{node: "n1"}), slice("z", ep{node: "n1"})}
+	for _, order := range [][]*v1.Service{{a, z}, {z, a}} {
+		got := desiredVIPs(order, slices, pools)
+		if len(got) != 1 || got[0].Pool != "eth2" || !slicesEqual(got[0].Interfaces, []string{"eth2"}) {
+			t.Fatalf("order %s,%s: got %+v, want the VIP on pool eth2 (Service default/a)", order[0].Name, order[1].Name, got)
+		}
+	}
+}
+
+func slicesEqual(a, b []string) bool { return strings.Join(a, ",") == strings.Join(b, ",") }

@@ -234,22 +234,40 @@ func TestScenarioLinkLossMovesTheVIP(t *testing.T) {
 // Finding 5: an owner cut off from the API server that is then cordoned (or whose endpoints
 // move) hands its VIPs over: peers with a current view contest them, and it defers.
 func TestScenarioCutFromAPIThenCordoned(t *testing.T) {
-	for seed := uint64(1); seed <= 20; seed++ {
-		w := settled(t, seed, 3, 3, nil)
-		owner := w.byName[w.assignment()[w.vips[0]]]
-		n := w.nodes[owner]
-		n.apiCut = true
-		n.core.SetView(w.members(n.view), w.vipList(n.view), false)
-		w.truth.cordoned[n.name] = true
-		w.publish()
-		w.run(w.now.Add(3 * time.Second))
-		mustPass(t, w)
-		if got := w.owned(owner); len(got) != 0 {
-			t.Fatalf("seed %d: cordoned %s, cut from the API, still answers for %v\n%s", seed, n.name, got, w.dumpTrace())
-		}
-		for _, a := range w.vips {
-			if _, ok := w.ownerOf(a); !ok {
-				t.Fatalf("seed %d: %v has owners %v", seed, a, w.ownerNames(a))
+	for _, change := range []struct {
+		name  string
+		apply func(w *world, owner string)
+	}{
+		{"cordoned", func(w *world, owner string) { w.truth.cordoned[owner] = true }},
+		{"endpoints moved", func(w *world, owner string) {
+			for _, a := range w.vips {
+				c := map[string]bool{}
+				for _, n := range w.nodes {
+					if n.name != owner {
+						c[n.name] = true
+					}
+				}
+				w.truth.candidates[a] = c
+			}
+		}},
+	} {
+		for seed := uint64(1); seed <= 20; seed++ {
+			w := settled(t, seed, 3, 3, nil)
+			owner := w.byName[w.assignment()[w.vips[0]]]
+			n := w.nodes[owner]
+			n.apiCut = true
+			n.core.SetView(w.members(n.view), w.vipList(n.view), false)
+			change.apply(w, n.name)
+			w.publish()
+			w.run(w.now.Add(3 * time.Second))
+			mustPass(t, w)
+			if got := w.owned(owner); len(got) != 0 {
+				t.Fatalf("%s, seed %d: %s, cut from the API, still answers for %v\n%s", change.name, seed, n.name, got, w.dumpTrace())
+			}
+			for _, a := range w.vips {
+				if _, ok := w.ownerOf(a); !ok {
+					t.Fatalf("%s, seed %d: %v has owners %v", change.name, seed, a, w.ownerNames(a))
+				}
 			}
 		}
 	}
