@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/netip"
-	"sync/atomic"
 	"time"
 
 	"k8s.io/klog/v2"
@@ -45,8 +44,6 @@ type layer2 struct {
 	kick     chan struct{}
 	inbox    chan received
 	foreign  chan l2.Foreign
-
-	dropped atomic.Uint64 // heartbeats dropped because the inbox was full
 }
 
 func newIncarnation() uint64 {
@@ -66,7 +63,7 @@ func (r *layer2) run(ctx context.Context) error {
 			select {
 			case r.inbox <- received{h: h, from: from.Addr(), at: time.Now()}:
 			default:
-				r.dropped.Add(1)
+				r.report.metrics.droppedHeartbeats.WithLabelValues("overload").Inc()
 			}
 		}, func(err error, from netip.AddrPort) {
 			r.report.droppedHeartbeat(ctx, err, from)

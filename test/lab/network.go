@@ -348,6 +348,30 @@ func (l *Lab) RestoreManagement(node string) error {
 	return setLink(LANNamespace, h.ManagementCable, "up")
 }
 
+// SetNodeMAC changes the hardware address of a node's LAN interface (eth0) while it stays up, as
+// a bond failing over with fail_over_mac=active does. RestoreNodeMAC gives it back the lab's.
+func (l *Lab) SetNodeMAC(node string, mac net.HardwareAddr) error {
+	h, err := Node(node)
+	if err != nil {
+		return err
+	}
+	_, err = run(context.Background(), "ip", "-n", h.Namespace, "link", "set", "dev", LANInterface, "address", mac.String())
+	return err
+}
+
+// RestoreNodeMAC gives a node's LAN interface back the address the lab gives it (Host.MAC).
+func (l *Lab) RestoreNodeMAC(node string) error {
+	h, err := Node(node)
+	if err != nil {
+		return err
+	}
+	mac, err := net.ParseMAC(h.MAC)
+	if err != nil {
+		return err
+	}
+	return l.SetNodeMAC(node, mac)
+}
+
 // NodeMAC is the hardware address of a node's LAN interface (eth0), read from the interface.
 func (l *Lab) NodeMAC(node string) (net.HardwareAddr, error) {
 	h, err := Node(node)

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -310,4 +311,17 @@ func (l *Lab) Start(ctx context.Context, name string) error {
 	}
 	c.before = nil // Up has done it
 	return l.ensure(ctx, c)
+}
+
+// StartAll starts several lab components that are not running at the same moment, each as
+// Start does, and waits until all are ready: a cluster-wide restart, such as every announcer
+// of a DaemonSet coming back at once.
+func (l *Lab) StartAll(ctx context.Context, names ...string) error {
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Go(func() { errs[i] = l.Start(ctx, name) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
