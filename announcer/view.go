@@ -21,21 +21,17 @@ func linkName(addr netip.Addr, iface string) string {
 }
 
 // l2Members translates the Nodes into the core's members: the Nodes that run an announcer
-// (matching the member selector, or without the exclude label when there is none), and this
-// node whatever its labels.
+// (matching the member selector, or all of them when there is none) and this node. Every member
+// gets heartbeats, so a node the API has just excluded still hears the others contest its VIPs;
+// only Ready members that may own VIPs (no exclude label) vote in the quorum.
 func l2Members(self string, nodes []*v1.Node, selector labels.Selector) []l2.Member {
 	out := make([]l2.Member, 0, len(nodes))
 	for _, n := range nodes {
-		if n.Name != self {
-			if selector != nil && !selector.Empty() {
-				if !selector.Matches(labels.Set(n.Labels)) {
-					continue
-				}
-			} else if _, excluded := n.Labels[election.ExcludeLabel]; excluded {
-				continue
-			}
+		if n.Name != self && selector != nil && !selector.Empty() && !selector.Matches(labels.Set(n.Labels)) {
+			continue
 		}
-		m := l2.Member{Node: electionNode(n, false), Down: !nodeReady(n)}
+		_, excluded := n.Labels[election.ExcludeLabel]
+		m := l2.Member{Node: electionNode(n, false), Voter: !excluded && nodeReady(n)}
 		for _, a := range n.Status.Addresses {
 			if a.Type != v1.NodeInternalIP {
 				continue

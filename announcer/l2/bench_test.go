@@ -25,7 +25,7 @@ func BenchmarkHeartbeatInterval(b *testing.B) {
 			var members []Member
 			var vips []VIP
 			for i := range n {
-				members = append(members, Member{Node: election.Node{Name: name(i)}, Addrs: []netip.Addr{addr(i)}})
+				members = append(members, Member{Node: election.Node{Name: name(i)}, Addrs: []netip.Addr{addr(i)}, Voter: true})
 				for j := range 2 {
 					vips = append(vips, VIP{VIP: election.VIP{Addr: vip(2*i + j)}, Links: []string{"ARP/"}})
 				}

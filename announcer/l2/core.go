@@ -75,15 +75,17 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Member is a node that runs an announcer, as the API shows it.
+// Member is a node that runs an announcer, as the API shows it. Every member gets heartbeats,
+// so a node the API has just excluded still hears the others contest its VIPs.
 type Member struct {
 	// Node is the node as the election sees it; Healthy is ignored (the core decides it).
 	Node election.Node
 	// Addrs are its InternalIPs: heartbeats in its name from anywhere else are dropped.
 	Addrs []netip.Addr
-	// Down reports that the API says the node is not Ready: it does not count in the quorum's
-	// denominator (a cluster with dead nodes still fails over once the API has noticed).
-	Down bool
+	// Voter reports that the member counts in the quorum: it may own VIPs (no exclude label)
+	// and the API says it is Ready. Every node counts the same voters, whichever side of a
+	// partition it is on, so two sides cannot both have a quorum.
+	Voter bool
 }
 
 // VIP is one address to announce at layer 2.
@@ -197,6 +199,7 @@ type Core struct {
 	lostTo   map[netip.Addr]time.Time // VIPs yielded to a better claim, repeated in heartbeats until then
 	released []membership.Claim       // what a leaving node gave up, repeated in its Leaving heartbeats
 	peerMACs map[string]string        // MAC -> node
+	macsOf   map[string][]string      // node -> its MACs, to forget the old ones
 
 	oneWaySince map[string]time.Time // peers heard that do not hear us, since when
 	lastRecheck time.Time            // when a returning peer last made us probe our VIPs
@@ -218,6 +221,7 @@ type ownership struct {
 
 type probing struct {
 	deadline     time.Time
+	again        time.Time // when to send the second probe (zero once sent)
 	blocked      bool
 	blockedUntil time.Time
 	// answeredBy holds the members whose MAC answered, with when; a member's answer counts as
@@ -239,7 +243,7 @@ func New(cfg Config, incarnation uint64, now time.Time) (*Core, error) {
 		state: membership.Joining, joinUntil: now.Add(cfg.JoinGrace),
 		members: map[string]Member{}, byAddr: map[netip.Addr]int{}, cannot: map[string]bool{}, macs: map[string]net.HardwareAddr{},
 		owned: map[netip.Addr]*ownership{}, probes: map[netip.Addr]*probing{}, maxGen: map[netip.Addr]uint32{},
-		holder: map[netip.Addr]string{}, ceded: map[netip.Addr]time.Time{}, wants: map[netip.Addr]bool{}, lostTo: map[netip.Addr]time.Time{}, peerMACs: map[string]string{}, oneWaySince: map[string]time.Time{},
+		holder: map[netip.Addr]string{}, ceded: map[netip.Addr]time.Time{}, wants: map[netip.Addr]bool{}, lostTo: map[netip.Addr]time.Time{}, peerMACs: map[string]string{}, macsOf: map[string][]string{}, oneWaySince: map[string]time.Time{},
 	}, nil
 }
 
@@ -263,6 +267,7 @@ func (c *Core) SetView(members []Member, vips []VIP, apiFresh bool) {
 	for mac, node := range c.peerMACs {
 		if _, ok := c.members[node]; !ok {
 			delete(c.peerMACs, mac)
+			delete(c.macsOf, node)
 		}
 	}
 }
@@ -351,6 +356,7 @@ func (c *Core) NextDeadline() time.Time {
 		if p.blocked {
 			earliest(p.blockedUntil)
 		} else {
+			earliest(p.again)
 			earliest(p.deadline)
 		}
 	}

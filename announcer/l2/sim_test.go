@@ -81,6 +81,6 @@ func report(t *testing.T, w *world) {
 	if len(w.failed) == 0 {
 		return
 	}
-	t.Errorf("schedule seed %d (rerun: go test ./announcer/l2 -run TestSimulation -sim.seed=%d):\n%s\nlast events:\n%s",
-		w.seed, w.seed, fmt.Sprint(w.failed), w.dumpTrace())
+	t.Errorf("schedule seed %d (rerun: go test ./announcer/l2 -run %s -sim.seed=%d):\n%s\nlast events:\n%s",
+		w.seed, t.Name(), w.seed, fmt.Sprint(w.failed), w.dumpTrace())
 }

@@ -259,7 +259,7 @@ func (w *world) run(end time.Time) {
 func (w *world) members(view simTruth) []Member {
 	out := make([]Member, 0, len(w.nodes))
 	for _, n := range w.nodes {
-		out = append(out, Member{Node: election.Node{Name: n.name, Unschedulable: view.cordoned[n.name]}, Addrs: []netip.Addr{n.addr}})
+		out = append(out, Member{Node: election.Node{Name: n.name, Unschedulable: view.cordoned[n.name]}, Addrs: []netip.Addr{n.addr}, Voter: true})
 	}
 	return out
 }

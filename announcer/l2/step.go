@@ -122,30 +122,29 @@ func (c *Core) raiseGen(addr netip.Addr, gen uint32, node string) {
 	}
 }
 
-// quorum reports whether this node is connected both ways to more than half of the members
-// (itself included; members the API reports down count only if connected).
+// quorum reports whether this node is connected both ways to more than half of the voters,
+// itself included (a node that is not a voter is never eligible anyway).
 func (c *Core) quorum(now time.Time, selfActive bool) bool {
-	if !selfActive {
+	if !selfActive || !c.members[c.cfg.Self].Voter {
 		return false
 	}
 	total, connected := 1, 1
 	for _, name := range c.det.Members() {
-		conn := c.det.Connected(now, name)
-		if conn {
-			connected++
+		if !c.members[name].Voter {
+			continue
 		}
-		if conn || !c.members[name].Down {
-			total++
+		total++
+		if c.det.Connected(now, name) {
+			connected++
 		}
 	}
 	return 2*connected > total
 }
 
-// allConnected reports whether every member the API says is up is connected both ways and
-// past its join.
+// allConnected reports whether every voter is connected both ways and past its join.
 func (c *Core) allConnected(now time.Time) bool {
 	for _, name := range c.det.Members() {
-		if c.members[name].Down {
+		if !c.members[name].Voter {
 			continue
 		}
 		p, ok := c.det.Peer(name)
@@ -190,11 +189,11 @@ type rank struct {
 }
 
 func (a rank) beats(b rank) bool {
-	if a.unhearing != b.unhearing {
-		return a.unhearing
-	}
 	if a.certain != b.certain {
 		return a.certain
+	}
+	if a.unhearing != b.unhearing {
+		return a.unhearing
 	}
 	if a.gen != b.gen {
 		return a.gen > b.gen
@@ -212,6 +211,7 @@ func (c *Core) decide(now time.Time, v *VIP, claims []peerClaim, selfActive, quo
 		selfOK, selfReason = c.eligible(v, self)
 	}
 	own := c.owned[v.Addr]
+	delete(c.wants, v.Addr) // set again below while the contest lasts
 
 	// Rule 3: a contest from a peer whose API view is current, while ours is not.
 	if own != nil && !c.apiFresh {
@@ -228,12 +228,13 @@ func (c *Core) decide(now time.Time, v *VIP, claims []peerClaim, selfActive, quo
 
 	// Rule 1: live claims.
 	var best rank
-	found, rivals := false, 0
+	found, rivals, contested := false, 0, false
 	for _, cl := range claims {
 		if !cl.live {
 			continue
 		}
 		if ok, _ := c.eligible(v, cl.node); !ok {
+			contested = true // it answers, but our view of the API says it may not
 			continue
 		}
 		r := rank{certain: !cl.doubtful, gen: cl.gen, score: election.Score(v.Addr, cl.node), name: cl.node}
@@ -255,9 +256,6 @@ func (c *Core) decide(now time.Time, v *VIP, claims []peerClaim, selfActive, quo
 		if !found || r.beats(best) {
 			best, found = r, true
 		}
-	}
-	if own != nil && own.unheard != "" && c.det.Alive(now, own.unheard) {
-		own.unheard = "" // heard now: the claim rules decide
 	}
 	if own != nil && selfOK {
 		if rivals == 0 && own.doubtful && quorum && !now.Before(c.quorumSince.Add(2*c.cfg.FailureTimeout)) {
@@ -298,6 +296,14 @@ func (c *Core) decide(now time.Time, v *VIP, claims []peerClaim, selfActive, quo
 		delete(c.probes, v.Addr)
 		return
 	}
+	if contested {
+		// A live owner that our view says may not own the VIP: its own view will make it
+		// yield, or, if it is cut off from the API, our contest will. Taking over now would
+		// rest on one probe that a lost frame can fool.
+		delete(c.probes, v.Addr)
+		c.wants[v.Addr] = true
+		return
+	}
 	if !quorum {
 		if _, probing := c.probes[v.Addr]; probing || c.maxGen[v.Addr] > 0 {
 			delete(c.probes, v.Addr)
@@ -316,11 +322,14 @@ func (c *Core) decide(now time.Time, v *VIP, claims []peerClaim, selfActive, quo
 	p := c.probes[v.Addr]
 	switch {
 	case p == nil || p.blocked && !now.Before(p.blockedUntil):
-		c.probes[v.Addr] = &probing{deadline: now.Add(c.cfg.ProbeWait)}
-		for _, l := range c.servable(v.Links, c.cannot) {
-			c.out.Probes = append(c.out.Probes, Probe{Link: l, Addr: v.Addr})
-		}
+		// Two probes, half the wait apart (RFC 5227 sends several): one lost frame does not
+		// make a live owner look gone.
+		c.probes[v.Addr] = &probing{deadline: now.Add(c.cfg.ProbeWait), again: now.Add(c.cfg.ProbeWait / 2)}
+		c.sendProbes(v)
 	case p.blocked:
+	case !p.again.IsZero() && !now.Before(p.again) && now.Before(p.deadline):
+		p.again = time.Time{}
+		c.sendProbes(v)
 	case !now.Before(p.deadline):
 		switch blocker, verdict := c.probeVerdict(now, v, p); verdict {
 		case probeClear:
@@ -358,9 +367,6 @@ func (c *Core) probeVerdict(now time.Time, v *VIP, p *probing) (string, verdict)
 			return node, probeBlocked
 		}
 		if slices.ContainsFunc(peer.Last.Claims, func(cl membership.Claim) bool { return cl.Addr == v.Addr }) {
-			if ok, _ := c.eligible(v, node); !ok {
-				c.wants[v.Addr] = true
-			}
 			return node, probeBlocked
 		}
 		if !peer.HeardAt.After(at) {
@@ -375,7 +381,7 @@ func (c *Core) probeVerdict(now time.Time, v *VIP, p *probing) (string, verdict)
 
 // freshWinner is the rendezvous winner of an unclaimed VIP among the candidates: the eligible
 // members connected both ways and not leaving (self included), or during a cold start every
-// eligible member the API says is up, heard or not.
+// eligible voter, heard or not.
 func (c *Core) freshWinner(now time.Time, v *VIP, cold bool) string {
 	var best rank
 	found := false
@@ -392,7 +398,7 @@ func (c *Core) freshWinner(now time.Time, v *VIP, cold bool) string {
 	for _, name := range c.det.Members() {
 		p, heard := c.det.Peer(name)
 		switch {
-		case cold && !c.members[name].Down && !c.det.Left(name):
+		case cold && c.members[name].Voter && !c.det.Left(name):
 			consider(name)
 		case c.det.Connected(now, name) && heard && p.Last.State != membership.Leaving:
 			// A joining peer counts: the VIP waits for it at most its join grace, and the
@@ -458,4 +464,10 @@ func (c *Core) yieldedToUs(now time.Time, addr netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+func (c *Core) sendProbes(v *VIP) {
+	for _, l := range c.servable(v.Links, c.cannot) {
+		c.out.Probes = append(c.out.Probes, Probe{Link: l, Addr: v.Addr})
+	}
 }

@@ -81,8 +81,15 @@ func (c *Core) Receive(now time.Time, h membership.Heartbeat, from netip.Addr) (
 	if err == nil || errors.Is(err, membership.ErrUnproven) || errors.Is(err, membership.ErrStale) {
 		// Authenticated and from the member's own address: its MACs are its own, even from a
 		// run we do not believe yet (a restarted node that cannot hear us).
+		for _, m := range c.macsOf[h.Node] {
+			if c.peerMACs[m] == h.Node {
+				delete(c.peerMACs, m)
+			}
+		}
+		c.macsOf[h.Node] = c.macsOf[h.Node][:0]
 		for _, m := range h.MACs {
 			c.peerMACs[string(m)] = h.Node
+			c.macsOf[h.Node] = append(c.macsOf[h.Node], string(m))
 		}
 	}
 	if err != nil {
@@ -104,8 +111,8 @@ func (c *Core) Receive(now time.Time, h membership.Heartbeat, from netip.Addr) (
 // gratuitous announcement, another node's probe). During a takeover probe, an answer from
 // anyone but a live peer that does not claim the VIP (whose kernel answers: reported, not
 // obeyed) stops the takeover. For an owned VIP, a conflicting claim is resolved by the claim
-// rules (Step), and answered with a re-announcement (at most once per DefendInterval) when the
-// other MAC is not a claimant.
+// rules (Step); another MAC that merely answers is reported and answered with a
+// re-announcement (at most once per DefendInterval).
 func (c *Core) Observe(now time.Time, f Foreign) {
 	i, ok := c.byAddr[f.Addr]
 	if !ok {
@@ -137,44 +144,30 @@ func (c *Core) Observe(now time.Time, f Foreign) {
 	}
 	claims, claimsKnown := c.peerClaims(now, node, f.Addr)
 	switch {
-	case claims && c.det.Connected(now, node):
-		// Both see both claims: Step's claim rule decides, and its winner re-announces.
 	case claims:
-		// A claimant that does not hear us: Step yields to it once that lasts.
-	case node != "" && !claimsKnown && now.Sub(o.since) < 2*c.cfg.FailureTimeout:
-		// A member we do not hear answers just after we took the VIP: our probe's answer came
-		// late, and the owner we thought gone still answers. Give it back.
-		c.yield(f.Addr, node, fmt.Sprintf("%s (%s) still answers for it: our takeover probe's answer came late", node, f.MAC))
-		c.ceded[f.Addr] = now.Add(c.cfg.CedeFor)
-		return
-	case node != "" && !claimsKnown && o.unheard == node && now.Sub(o.unheardSince) >= 2*c.cfg.FailureTimeout:
-		// A member whose announcer we do not hear announced the VIP a while ago and still
-		// answers for it: its announcer owns it too and cannot tell us (a restart that cannot
-		// hear us, after a heal). Both sides see only the wire, so both apply the one rule it
-		// allows: the lower MAC keeps it.
-		if bytes.Compare(c.macs[f.Link], f.MAC) > 0 {
-			c.yield(f.Addr, node, fmt.Sprintf("%s (%s) answers for it too and we do not hear it; the lower MAC keeps it", node, f.MAC))
+		// Another claimant: Step's claim rules decide (both sides see both claims, or the one
+		// that hears more yields), and the winner re-announces.
+	case claimsKnown && f.Announce:
+		// A live member announces a VIP its last heartbeat does not claim: a takeover in
+		// flight; its next heartbeat brings the claim to the rules.
+	case node != "" && f.Announce:
+		// A member we do not hear announces the VIP: its announcer owns it too and cannot tell
+		// us (after a heal, a restart that cannot hear us). A claim held without a quorum
+		// yields to it: ours may be the minority's. A certain claim announces back, so a
+		// doubtful owner there yields. (Only a doubtful owner ever yields to the wire: a
+		// forged frame cannot move a VIP from an owner with a quorum.)
+		if o.doubtful {
+			c.yield(f.Addr, node, fmt.Sprintf("%s (%s) announces it and we do not hear it; our claim is doubtful (no quorum)", node, f.MAC))
 			c.ceded[f.Addr] = now.Add(c.cfg.CedeFor)
 			return
 		}
-		o.lastDefend = time.Time{}
-		c.defend(now, v, o)
-	case node != "" && !claimsKnown && f.Announce:
-		// A kernel never announces: this is an announcer we do not hear (yet: right after a
-		// heal its heartbeats may follow). Look again once they should have arrived.
-		if o.unheard != node {
-			o.unheard, o.unheardSince = node, now
-			o.nextSelfProbe = now.Add(2 * c.cfg.FailureTimeout)
-		}
-		o.lastDefend = time.Time{}
-		c.defend(now, v, o)
-	case node != "" && !claimsKnown:
-		// Only a reply: its kernel, or its announcer. Announce, so that an announcer there
-		// sees us.
-		c.emit(Event{Kind: KernelAnswers, VIP: f.Addr, Peer: node, MAC: f.MAC, Reason: "answers for it while its announcer is not heard"})
 		c.defend(now, v, o)
 	case node != "":
-		c.emit(Event{Kind: KernelAnswers, VIP: f.Addr, Peer: node, MAC: f.MAC, Reason: "answers for a VIP it does not own"})
+		reason := "answers for a VIP it does not own"
+		if !claimsKnown {
+			reason = "answers for it while its announcer is not heard"
+		}
+		c.emit(Event{Kind: KernelAnswers, VIP: f.Addr, Peer: node, MAC: f.MAC, Reason: reason})
 		c.defend(now, v, o)
 	default:
 		c.emit(Event{Kind: ForeignAnswer, VIP: f.Addr, MAC: f.MAC, Reason: "a host that is not a member answers for it"})

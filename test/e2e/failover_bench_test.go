@@ -287,7 +287,7 @@ func waitRemerged(b *testing.B, timeout time.Duration) time.Time {
 	return time.Time{}
 }
 
-// announcerView reads an announcer's member state and active peer count from its metrics.
+// announcerView reads an announcer's member state and the number of peers connected both ways.
 func announcerView(client *http.Client, addr string) (state, peers int, ok bool) {
 	resp, err := client.Get("http://" + net.JoinHostPort(addr, "7472") + "/metrics")
 	if err != nil {
@@ -308,7 +308,7 @@ func announcerView(client *http.Client, addr string) (state, peers int, ok bool)
 		switch name {
 		case "baremetal_announcer_member_state":
 			state, found = int(v), found+1
-		case "baremetal_announcer_peers_active":
+		case "baremetal_announcer_peers_connected":
 			peers, found = int(v), found+1
 		}
 	}
