@@ -42,7 +42,9 @@ type peerClaim struct {
 func (c *Core) Step(now time.Time) Output {
 	if c.state == membership.Joining && c.primaryUp && !now.Before(c.joinUntil) {
 		c.state = membership.Active
-		c.activeSince = now
+		if c.activeSince.IsZero() {
+			c.activeSince = now // the cold start is the first activation only, not a rejoin
+		}
 	}
 	selfActive := c.state == membership.Active && c.primaryUp
 
@@ -380,8 +382,8 @@ func (c *Core) probeVerdict(now time.Time, v *VIP, p *probing) (string, verdict)
 }
 
 // freshWinner is the rendezvous winner of an unclaimed VIP among the candidates: the eligible
-// members connected both ways and not leaving (self included), or during a cold start every
-// eligible voter, heard or not.
+// members connected both ways and not leaving (self included), or during a cold start also the
+// eligible voters not heard yet.
 func (c *Core) freshWinner(now time.Time, v *VIP, cold bool) string {
 	var best rank
 	found := false
@@ -398,7 +400,9 @@ func (c *Core) freshWinner(now time.Time, v *VIP, cold bool) string {
 	for _, name := range c.det.Members() {
 		p, heard := c.det.Peer(name)
 		switch {
-		case cold && c.members[name].Voter && !c.det.Left(name):
+		case cold && c.members[name].Voter && !c.det.Left(name) && (!heard || c.det.Connected(now, name)):
+			// Not heard yet since we started: it may be starting too. A peer heard and then
+			// lost is gone, and waiting for it would only delay a failover.
 			consider(name)
 		case c.det.Connected(now, name) && heard && p.Last.State != membership.Leaving:
 			// A joining peer counts: the VIP waits for it at most its join grace, and the
