@@ -182,7 +182,11 @@ type Core struct {
 	primaryUp   bool
 	apiFresh    bool
 	hadQuorum   bool
-	quorumSince time.Time
+	// noQuorumSince is when this active node last lost its quorum; reportedNoQuorum, whether
+	// that was reported.
+	noQuorumSince    time.Time
+	reportedNoQuorum bool
+	quorumSince      time.Time
 
 	members map[string]Member // by name, self included
 	vips    []VIP

@@ -60,13 +60,18 @@ func (c *Core) Step(now time.Time) Output {
 	if quorum && !c.hadQuorum {
 		c.quorumSince = now
 	}
-	if selfActive && quorum != c.hadQuorum {
-		c.hadQuorum = quorum
-		if !quorum {
-			alive, connected := c.Peers(now)
-			c.emit(Event{Kind: NoQuorum, Reason: fmt.Sprintf("connected both ways to %d of %d members (%d heard): no takeovers until more than half are", connected+1, len(c.members), alive)})
-		}
+	if quorum || !selfActive {
+		c.noQuorumSince = time.Time{}
+		c.reportedNoQuorum = false
+	} else if c.noQuorumSince.IsZero() {
+		c.noQuorumSince = now
+	} else if !c.reportedNoQuorum && now.Sub(c.noQuorumSince) >= c.cfg.FailureTimeout {
+		// Reported once it lasts: a node that just joined has no quorum until the echoes arrive.
+		c.reportedNoQuorum = true
+		alive, connected := c.Peers(now)
+		c.emit(Event{Kind: NoQuorum, Reason: fmt.Sprintf("connected both ways to %d of %d members (%d heard): no takeovers until more than half of the voters are", connected+1, len(c.members), alive)})
 	}
+	c.hadQuorum = quorum
 
 	for addr := range c.owned {
 		if _, ok := c.byAddr[addr]; !ok {
