@@ -27,6 +27,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 
+	"github.com/baremetal-dev/cloud-provider-baremetal/announcer/desired"
 	"github.com/baremetal-dev/cloud-provider-baremetal/announcer/l2"
 	"github.com/baremetal-dev/cloud-provider-baremetal/announcer/membership"
 	"github.com/baremetal-dev/cloud-provider-baremetal/api/v1alpha1"
@@ -193,7 +194,7 @@ func (l objectLister) view(self string, memberSel labels.Selector) l2View {
 	services, _ := l.services.List(labels.Everything())
 	endpointSlices, _ := l.slices.List(labels.Everything())
 	nodes, _ := l.nodes.List(labels.Everything())
-	vips := desiredVIPs(services, endpointSlices, l.poolMap())
+	vips := desired.VIPs(services, endpointSlices, l.poolMap())
 	v := l2View{members: l2Members(self, nodes, memberSel), vips: l2VIPs(vips), services: map[netip.Addr][]string{}}
 	for _, vi := range vips {
 		v.services[vi.Addr] = vi.Services

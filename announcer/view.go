@@ -7,6 +7,7 @@ import (
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/baremetal-dev/cloud-provider-baremetal/announcer/desired"
 	"github.com/baremetal-dev/cloud-provider-baremetal/announcer/election"
 	"github.com/baremetal-dev/cloud-provider-baremetal/announcer/l2"
 )
@@ -31,7 +32,7 @@ func l2Members(self string, nodes []*v1.Node, selector labels.Selector) []l2.Mem
 			continue
 		}
 		_, excluded := n.Labels[election.ExcludeLabel]
-		m := l2.Member{Node: electionNode(n, false), Voter: !excluded && nodeReady(n)}
+		m := l2.Member{Node: desired.ElectionNode(n, false), Voter: !excluded && nodeReady(n)}
 		for _, a := range n.Status.Addresses {
 			if a.Type != v1.NodeInternalIP {
 				continue
@@ -57,7 +58,7 @@ func nodeReady(n *v1.Node) bool {
 }
 
 // l2VIPs translates the desired VIPs into the core's.
-func l2VIPs(vips []vipInfo) []l2.VIP {
+func l2VIPs(vips []desired.VIP) []l2.VIP {
 	out := make([]l2.VIP, 0, len(vips))
 	for _, v := range vips {
 		ifaces := v.Interfaces

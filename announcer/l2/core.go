@@ -217,10 +217,8 @@ type ownership struct {
 	links         []string
 	nextSelfProbe time.Time
 	lastDefend    time.Time
-	contested     bool      // another live claimant lost to us: re-announce once
-	doubtful      bool      // held without a quorum since it was last certain
-	unheard       string    // a member that announced the VIP although we do not hear it
-	unheardSince  time.Time // when it first did
+	contested     bool // another live claimant lost to us: re-announce once
+	doubtful      bool // held without a quorum since it was last certain
 }
 
 type probing struct {

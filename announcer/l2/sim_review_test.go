@@ -77,7 +77,7 @@ func TestScenarioOneWayHealKeepsTheMajorityOwner(t *testing.T) {
 		w.nodes[old].group = 1
 		w.faultHappened("partition: the owner alone")
 		w.run(w.now.Add(2 * time.Second))
-		var succ int = -1
+		succ := -1
 		for _, name := range w.ownerNames(a) {
 			if name != w.nodes[old].name {
 				succ = w.byName[name]

@@ -1,7 +1,6 @@
-package announcer
+package desired
 
 import (
-	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -15,7 +14,7 @@ import (
 
 func svc(name string, policy v1.ServiceExternalTrafficPolicy, pools string, ips ...string) *v1.Service {
 	s := &v1.Service{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name, Annotations: map[string]string{annotationAllocatedPool: pools}},
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name, Annotations: map[string]string{AnnotationAllocatedPool: pools}},
 		Spec:       v1.ServiceSpec{Type: v1.ServiceTypeLoadBalancer, ExternalTrafficPolicy: policy},
 	}
 	for _, ip := range ips {
@@ -56,7 +55,7 @@ func TestDesiredVIPs(t *testing.T) {
 	nodePort := svc("nodeport", cluster, "default", "198.18.0.10")
 	nodePort.Spec.Type = v1.ServiceTypeNodePort
 
-	got := desiredVIPs(
+	got := VIPs(
 		[]*v1.Service{
 			svc("web", cluster, "default", "198.18.0.1"),
 			svc("no-endpoints", cluster, "default", "198.18.0.2"),
@@ -150,44 +149,9 @@ func TestDesiredVIPs(t *testing.T) {
 func TestElectionNode(t *testing.T) {
 	n := &v1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1", Labels: map[string]string{"a": "b"}}, Spec: v1.NodeSpec{Unschedulable: true},
 		Status: v1.NodeStatus{Conditions: []v1.NodeCondition{{Type: v1.NodeNetworkUnavailable, Status: v1.ConditionTrue}}}}
-	en := electionNode(n, true)
+	en := ElectionNode(n, true)
 	if en.Name != "n1" || !en.Unschedulable || !en.NetworkUnavailable || !en.Healthy || en.Labels["a"] != "b" {
 		t.Errorf("electionNode = %+v", en)
-	}
-}
-
-func TestNodeIP(t *testing.T) {
-	n := &v1.Node{Status: v1.NodeStatus{Addresses: []v1.NodeAddress{
-		{Type: v1.NodeHostName, Address: "h"},
-		{Type: v1.NodeInternalIP, Address: "2001:db8::11"},
-		{Type: v1.NodeInternalIP, Address: "198.18.0.11"},
-	}}}
-	if got, ok := nodeIP(n); !ok || got != netip.MustParseAddr("198.18.0.11") {
-		t.Errorf("nodeIP = %v %v, want the IPv4 InternalIP", got, ok)
-	}
-	if _, ok := nodeIP(&v1.Node{}); ok {
-		t.Error("nodeIP found an address on a node without any")
-	}
-}
-
-func TestConfigValidate(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.NodeName = "n1"
-	if err := cfg.Validate(); err != nil {
-		t.Fatalf("defaults with a node name: %v", err)
-	}
-	bad := cfg
-	bad.NodeName = ""
-	bad.FailureTimeout = bad.HeartbeatInterval
-	bad.JoinGrace = 0
-	err := bad.Validate()
-	if err == nil {
-		t.Fatal("a bad config validated")
-	}
-	for _, want := range []string{"node name", "failure timeout", "join grace"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q does not mention %q", err, want)
-		}
 	}
 }
 
@@ -203,7 +167,7 @@ func TestDesiredVIPsSharedPoolIsDeterministic(t *testing.T) {
 	z := svc("z", v1.ServiceExternalTrafficPolicyCluster, "eth1", "198.18.0.7")
 	slices := []*discoveryv1.EndpointSlice{slice("a", ep{node: "n1"}), slice("z", ep{node: "n1"})}
 	for _, order := range [][]*v1.Service{{a, z}, {z, a}} {
-		got := desiredVIPs(order, slices, pools)
+		got := VIPs(order, slices, pools)
 		if len(got) != 1 || got[0].Pool != "eth2" || !slicesEqual(got[0].Interfaces, []string{"eth2"}) {
 			t.Fatalf("order %s,%s: got %+v, want the VIP on pool eth2 (Service default/a)", order[0].Name, order[1].Name, got)
 		}

@@ -1,4 +1,9 @@
-package announcer
+// Package desired computes, from the API's objects, the VIPs a node's announcers must make the
+// network deliver: those of load-balanced Services with a ready or serving endpoint, with their
+// pool's announcement settings and, for externalTrafficPolicy: Local, the nodes that may
+// announce them. It is pure: objects in, VIPs out. Layer 2 (announcer/l2) and, later, BGP both
+// start from it.
+package desired
 
 import (
 	"maps"
@@ -15,12 +20,12 @@ import (
 	"github.com/baremetal-dev/cloud-provider-baremetal/api/v1alpha1"
 )
 
-// annotationAllocatedPool is written by the cloud-controller-manager: the pool of each VIP, in
+// AnnotationAllocatedPool is written by the cloud-controller-manager: the pool of each VIP, in
 // status order. The announcer reads it to find the VIP's announcement settings.
-const annotationAllocatedPool = "baremetal.dev/allocated-pool"
+const AnnotationAllocatedPool = "baremetal.dev/allocated-pool"
 
-// vipInfo is one VIP to announce at layer 2, with what the announcer needs beyond the election.
-type vipInfo struct {
+// VIP is one VIP to announce, with what the announcers need beyond the election.
+type VIP struct {
 	election.VIP
 	// Services using the VIP ("namespace/name"), sorted: they get the ownership events.
 	Services []string
@@ -35,10 +40,10 @@ type labelSelector struct{ labels.Selector }
 
 func (s labelSelector) Matches(l map[string]string) bool { return s.Selector.Matches(labels.Set(l)) }
 
-// desiredVIPs lists the VIPs to announce at layer 2: those of load-balanced Services served by
+// VIPs lists the VIPs to announce at layer 2: those of load-balanced Services served by
 // this provider that have a ready or serving endpoint, with their candidate nodes
 // (externalTrafficPolicy: Local) and their pool's settings. It is pure: objects in, VIPs out.
-func desiredVIPs(services []*v1.Service, endpointSlices []*discoveryv1.EndpointSlice, pools map[string]*v1alpha1.IPPool) []vipInfo {
+func VIPs(services []*v1.Service, endpointSlices []*discoveryv1.EndpointSlice, pools map[string]*v1alpha1.IPPool) []VIP {
 	slicesByService := map[string][]*discoveryv1.EndpointSlice{}
 	for _, es := range endpointSlices {
 		name := es.Labels[discoveryv1.LabelServiceName]
@@ -49,7 +54,7 @@ func desiredVIPs(services []*v1.Service, endpointSlices []*discoveryv1.EndpointS
 		slicesByService[key] = append(slicesByService[key], es)
 	}
 
-	byAddr := map[netip.Addr]*vipInfo{}
+	byAddr := map[netip.Addr]*VIP{}
 	// candidates per VIP: intersection over the Local Services using it.
 	local := map[netip.Addr]map[string]bool{}
 	// Services sharing a VIP may name different pools: the first by namespace/name decides its
@@ -67,7 +72,7 @@ func desiredVIPs(services []*v1.Service, endpointSlices []*discoveryv1.EndpointS
 		if !serving {
 			continue
 		}
-		poolNames := strings.Split(svc.Annotations[annotationAllocatedPool], ",")
+		poolNames := strings.Split(svc.Annotations[AnnotationAllocatedPool], ",")
 		for i, ing := range svc.Status.LoadBalancer.Ingress {
 			addr, err := netip.ParseAddr(ing.IP)
 			if err != nil || addr.Zone() != "" {
@@ -83,7 +88,7 @@ func desiredVIPs(services []*v1.Service, endpointSlices []*discoveryv1.EndpointS
 			}
 			info, seen := byAddr[addr]
 			if !seen {
-				info = &vipInfo{VIP: election.VIP{Addr: addr}, Pool: poolName}
+				info = &VIP{VIP: election.VIP{Addr: addr}, Pool: poolName}
 				if l2 != nil {
 					info.Interfaces = slices.Clone(l2.Interfaces)
 					if sel, err := selector(l2.NodeSelector); err == nil && sel != nil {
@@ -109,7 +114,7 @@ func desiredVIPs(services []*v1.Service, endpointSlices []*discoveryv1.EndpointS
 			}
 		}
 	}
-	out := make([]vipInfo, 0, len(byAddr))
+	out := make([]VIP, 0, len(byAddr))
 	for addr, info := range byAddr {
 		if c, ok := local[addr]; ok {
 			info.Candidates = c
@@ -117,7 +122,7 @@ func desiredVIPs(services []*v1.Service, endpointSlices []*discoveryv1.EndpointS
 		slices.Sort(info.Services)
 		out = append(out, *info)
 	}
-	slices.SortFunc(out, func(a, b vipInfo) int { return a.Addr.Compare(b.Addr) })
+	slices.SortFunc(out, func(a, b VIP) int { return a.Addr.Compare(b.Addr) })
 	return out
 }
 
@@ -160,8 +165,8 @@ func selector(s *metav1.LabelSelector) (labels.Selector, error) {
 	return metav1.LabelSelectorAsSelector(s)
 }
 
-// electionNode translates a Node; healthy comes from the failure detector.
-func electionNode(n *v1.Node, healthy bool) election.Node {
+// ElectionNode translates a Node; healthy comes from the failure detector.
+func ElectionNode(n *v1.Node, healthy bool) election.Node {
 	en := election.Node{Name: n.Name, Labels: n.Labels, Unschedulable: n.Spec.Unschedulable, Healthy: healthy}
 	for _, c := range n.Status.Conditions {
 		if c.Type == v1.NodeNetworkUnavailable && c.Status == v1.ConditionTrue {
