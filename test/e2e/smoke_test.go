@@ -169,8 +169,18 @@ func TestSmoke(t *testing.T) {
 		if err := env.RestoreManagement("lab-node-1"); err != nil {
 			t.Fatal(err)
 		}
-		if out, err := env.Exec("lab-node-1", readyz...); err != nil || out != "ok" {
-			t.Fatalf("API server from lab-node-1 after restoring its management link: %q, %v", out, err)
+		// The link is back at once, but the node's neighbour entry for the API server may still
+		// be failed from the cut: allow it a few seconds to resolve again.
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			out, err := env.Exec("lab-node-1", readyz...)
+			if err == nil && out == "ok" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("API server from lab-node-1 after restoring its management link: %q, %v", out, err)
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
 	})
 }
