@@ -3,6 +3,8 @@ package l2
 import (
 	"github.com/baremetal-dev/cloud-provider-baremetal/announcer/election"
 	"net/netip"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -223,6 +225,10 @@ func TestSimulationWide(t *testing.T) {
 		return
 	}
 	base := uint64(time.Now().UnixNano())
+	if s := os.Getenv("SIM_BASE_SEED"); s != "" {
+		base, _ = strconv.ParseUint(s, 10, 64)
+		base += 1 << 40 // other schedules than TestSimulation's
+	}
 	failures := 0
 	for k := range *simSchedules / 3 {
 		w := runReviewSchedule(base + uint64(k))

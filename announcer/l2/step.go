@@ -249,8 +249,8 @@ func (c *Core) decide(now time.Time, v *VIP, claims []peerClaim, selfActive, quo
 			if now.Sub(since) < c.cfg.FailureTimeout {
 				// It does not hear us (yet): it may be a taker about to find out, from the
 				// wire, that we still answer. Its claim keeps others away but does not make
-				// us yield.
-				if own != nil {
+				// us yield, unless ours is doubtful and its is not: then we are the minority.
+				if own != nil && !(own.doubtful && !cl.doubtful) {
 					continue
 				}
 			} else {

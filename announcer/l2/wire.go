@@ -162,12 +162,15 @@ func (c *Core) Observe(now time.Time, f Foreign) {
 			return
 		}
 		c.defend(now, v, o)
-	case node != "":
-		reason := "answers for a VIP it does not own"
-		if !claimsKnown {
-			reason = "answers for it while its announcer is not heard"
+	case node != "" && !claimsKnown:
+		// Its kernel, or its announcer that we cannot hear: announce back soon, so that if it
+		// is an announcer with a doubtful claim, it sees us and yields.
+		c.emit(Event{Kind: KernelAnswers, VIP: f.Addr, Peer: node, MAC: f.MAC, Reason: "answers for it while its announcer is not heard"})
+		if o.lastDefend.IsZero() || now.Sub(o.lastDefend) >= 2*c.cfg.FailureTimeout {
+			c.reannounce(now, v, o)
 		}
-		c.emit(Event{Kind: KernelAnswers, VIP: f.Addr, Peer: node, MAC: f.MAC, Reason: reason})
+	case node != "":
+		c.emit(Event{Kind: KernelAnswers, VIP: f.Addr, Peer: node, MAC: f.MAC, Reason: "answers for a VIP it does not own"})
 		c.defend(now, v, o)
 	default:
 		c.emit(Event{Kind: ForeignAnswer, VIP: f.Addr, MAC: f.MAC, Reason: "a host that is not a member answers for it"})
