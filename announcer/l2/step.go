@@ -250,7 +250,7 @@ func (c *Core) decide(now time.Time, v *VIP, claims []peerClaim, selfActive, quo
 				// It does not hear us (yet): it may be a taker about to find out, from the
 				// wire, that we still answer. Its claim keeps others away but does not make
 				// us yield, unless ours is doubtful and its is not: then we are the minority.
-				if own != nil && !(own.doubtful && !cl.doubtful) {
+				if own != nil && (!own.doubtful || cl.doubtful) {
 					continue
 				}
 			} else {
