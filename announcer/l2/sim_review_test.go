@@ -3,8 +3,6 @@ package l2
 import (
 	"github.com/baremetal-dev/cloud-provider-baremetal/announcer/election"
 	"net/netip"
-	"os"
-	"strconv"
 	"testing"
 	"time"
 )
@@ -187,58 +185,6 @@ func TestScenarioNotReadyMembersNeverMakeTwoQuorums(t *testing.T) {
 	}
 	if bad > 0 {
 		t.Logf("%d of 10 seeds", bad)
-	}
-}
-
-// A wider random search than TestSimulation: 2 to 7 nodes, up to 8 VIPs, more faults.
-func runReviewSchedule(seed uint64) *world {
-	w := newWorld(seed, 2+int(seed%6), 1+int(seed/6%8))
-	for i := range w.nodes {
-		w.after(w.randomDuration(0, 300*time.Millisecond), func() { w.start(i) })
-	}
-	w.lastFault = w.now
-	w.run(w.now.Add(2 * time.Second))
-	for range 6 + w.rng.IntN(16) {
-		if len(w.failed) > 0 {
-			break
-		}
-		w.run(w.now.Add(w.randomDuration(20*time.Millisecond, 2*time.Second)))
-		faults[w.rng.IntN(len(faults))].apply(w)
-	}
-	w.run(w.now.Add(3 * time.Second))
-	if len(w.failed) > 0 {
-		return w
-	}
-	w.heal()
-	w.run(w.now.Add(settleLiveness + time.Second))
-	if len(w.failed) == 0 {
-		w.finalCheck()
-	}
-	return w
-}
-
-// TestSimulationWide runs a third as many schedules as TestSimulation, wider: 2 to 7 nodes, up
-// to 8 VIPs, up to 21 faults. Rerun one with -run TestSimulationWide -sim.seed=N.
-func TestSimulationWide(t *testing.T) {
-	if *simSeed != 0 {
-		report(t, runReviewSchedule(*simSeed))
-		return
-	}
-	base := uint64(time.Now().UnixNano())
-	if s := os.Getenv("SIM_BASE_SEED"); s != "" {
-		base, _ = strconv.ParseUint(s, 10, 64)
-		base += 1 << 40 // other schedules than TestSimulation's
-	}
-	failures := 0
-	for k := range *simSchedules / 3 {
-		w := runReviewSchedule(base + uint64(k))
-		if len(w.failed) > 0 {
-			failures++
-			report(t, w)
-			if failures >= 5 {
-				break
-			}
-		}
 	}
 }
 
