@@ -3,7 +3,6 @@ package provider
 import (
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/netip"
 	"slices"
 	"strings"
@@ -11,6 +10,7 @@ import (
 
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/record"
 
 	"github.com/baremetal-dev/cloud-provider-baremetal/api/v1alpha1"
 	"github.com/baremetal-dev/cloud-provider-baremetal/provider/ipam"
@@ -23,6 +23,7 @@ func newTestCloud(t *testing.T, pools ...*v1alpha1.IPPool) *Cloud {
 	if err != nil {
 		t.Fatal(err)
 	}
+	c.recorder = &record.FakeRecorder{}
 	for _, p := range pools {
 		setPool(c, p)
 	}
@@ -79,10 +80,17 @@ func release(c *Cloud, svc *v1.Service) []netip.Addr {
 	return c.releaseLocked(serviceKey(svc))
 }
 
+// statusWritten is the service controller writing the Service's status and the informer
+// delivering it: VIPs the Service gave up are freed then.
+func statusWritten(c *Cloud, svc *v1.Service, vips ...string) {
+	withStatus(addrs(vips...)...)(svc)
+	c.onServiceUpdated(svc)
+}
+
 func heldBy(c *Cloud, svc *v1.Service) []netip.Addr {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.alloc.Held(serviceKey(svc))
+	return c.activeHeld(serviceKey(svc))
 }
 
 func holdersOf(c *Cloud, addr netip.Addr) []string {
@@ -192,7 +200,7 @@ func TestAllocatePreferDualStackSingleFamilyPool(t *testing.T) {
 	expectVIPs(t, mustEnsure(t, c, testService("b", withFamilies(pds, v6, v4)), nil), "192.0.2.2")
 
 	c6 := newTestCloud(t, testPool("p6", "2001:db8::/126"))
-	expectVIPs(t, mustEnsure(t, c6, testService("a", withFamilies(pds, v4, v6)), nil), "2001:db8::")
+	expectVIPs(t, mustEnsure(t, c6, testService("a", withFamilies(pds, v4, v6)), nil), "2001:db8::1")
 
 	// No pool at all: both families fail, with a reason that tells what to do.
 	empty := newTestCloud(t)
@@ -366,8 +374,12 @@ func TestAllocateRequestedIP(t *testing.T) {
 		expectVIPs(t, mustEnsure(t, c, svc, nil), "192.0.2.3")
 		svc = request("mover", "192.0.2.4", withStatus(addrs("192.0.2.3")...))
 		expectVIPs(t, mustEnsure(t, c, svc, nil), "192.0.2.4")
+		if h := holdersOf(c, netip.MustParseAddr("192.0.2.3")); !slices.Equal(h, []string{"default/mover"}) {
+			t.Errorf("old VIP held by %v before the status is written, want default/mover", h)
+		}
+		statusWritten(c, svc, "192.0.2.4")
 		if h := holdersOf(c, netip.MustParseAddr("192.0.2.3")); len(h) != 0 {
-			t.Errorf("old VIP still held by %v", h)
+			t.Errorf("old VIP still held by %v after the status is written", h)
 		}
 		svc = testService("mover", withStatus(addrs("192.0.2.4")...))
 		expectVIPs(t, mustEnsure(t, c, svc, nil), "192.0.2.4")
@@ -497,6 +509,7 @@ func TestAllocateSharingKey(t *testing.T) {
 		t.Errorf("b kept 192.0.2.1 with ports overlapping a's")
 	}
 	expectVIPs(t, mustEnsure(t, c, a, nil), "192.0.2.1")
+	statusWritten(c, b2, moved[0].String())
 
 	// The address becomes free only when the last sharer lets go.
 	release(c, a)
@@ -552,22 +565,22 @@ func TestAllocateIdempotent(t *testing.T) {
 	c := newTestCloud(t, testPool("p", "192.0.2.0/28", "2001:db8::/120"))
 	a := testService("a", withFamilies(pds, v4, v6))
 	first := mustEnsure(t, c, a, nil)
-	expectVIPs(t, first, "192.0.2.1", "2001:db8::")
+	expectVIPs(t, first, "192.0.2.1", "2001:db8::1")
 	withStatus(first...)(a)
 	for range 5 {
-		expectVIPs(t, mustEnsure(t, c, a, nil), "192.0.2.1", "2001:db8::")
+		expectVIPs(t, mustEnsure(t, c, a, nil), "192.0.2.1", "2001:db8::1")
 	}
 	// Other Services coming and going do not move it.
 	b, d := testService("b"), testService("d")
 	mustEnsure(t, c, b, nil)
 	mustEnsure(t, c, d, nil)
 	release(c, b)
-	expectVIPs(t, mustEnsure(t, c, a, nil), "192.0.2.1", "2001:db8::")
+	expectVIPs(t, mustEnsure(t, c, a, nil), "192.0.2.1", "2001:db8::1")
 	expectVIPs(t, mustEnsure(t, c, d, nil), "192.0.2.3")
 	// Neither does an ensure before the status is written, nor a change of ports or sharing key.
-	expectVIPs(t, mustEnsure(t, c, testService("a", withFamilies(pds, v4, v6)), nil), "192.0.2.1", "2001:db8::")
+	expectVIPs(t, mustEnsure(t, c, testService("a", withFamilies(pds, v4, v6)), nil), "192.0.2.1", "2001:db8::1")
 	a2 := testService("a", withFamilies(pds, v4, v6), withPorts(tcp(443), udp(443)), withAnnotation(AnnotationSharingKey, "k"), withStatus(first...))
-	expectVIPs(t, mustEnsure(t, c, a2, nil), "192.0.2.1", "2001:db8::")
+	expectVIPs(t, mustEnsure(t, c, a2, nil), "192.0.2.1", "2001:db8::1")
 	// Dropping to single-stack releases the other family, and only that.
 	a3 := testService("a", withFamilies(ss, v4), withStatus(first...))
 	expectVIPs(t, mustEnsure(t, c, a3, nil), "192.0.2.1")
@@ -666,6 +679,7 @@ func TestAllocatePoolAnnotationMovesVIP(t *testing.T) {
 	if len(vips) != 1 || vips[0].addr != netip.MustParseAddr("198.51.100.1") || vips[0].pool != "q" {
 		t.Errorf("vips = %+v, want 198.51.100.1 from q", vips)
 	}
+	statusWritten(c, svc, "198.51.100.1")
 	if h := holdersOf(c, netip.MustParseAddr("192.0.2.1")); len(h) != 0 {
 		t.Errorf("old VIP held by %v", h)
 	}
@@ -702,294 +716,5 @@ func TestAllocateNewObjectWithSameName(t *testing.T) {
 	}
 	if c.owners["default/a"] != "uid-2" {
 		t.Errorf("owner = %q", c.owners["default/a"])
-	}
-}
-
-// TestAllocateModel creates, re-ensures and deletes Services at random against several pools and
-// checks, after every step, that no address is held by Services with incompatible claims, that
-// the allocator holds exactly what each Service was given, and that a Service's VIPs never change
-// while its spec does not, whatever happens to other Services and to the pools.
-func TestAllocateModel(t *testing.T) {
-	for seed := uint64(1); seed <= 6; seed++ {
-		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) { runAllocateModel(t, seed, 400) })
-	}
-}
-
-type modelService struct {
-	svc       *v1.Service
-	ns        *v1.Namespace
-	req       request
-	vips      []netip.Addr // sorted; nil until allocated
-	allocated bool
-}
-
-// keepsVIPs reports whether a re-ensure that returned got kept the Service's VIPs: the same set,
-// or for PreferDualStack a superset (the missing family is added once an address is free).
-func keepsVIPs(m *modelService, got []netip.Addr) bool {
-	if slices.Equal(got, m.vips) {
-		return true
-	}
-	if m.req.requireAll || len(got) != len(m.req.families) {
-		return false
-	}
-	for _, a := range m.vips {
-		if !slices.Contains(got, a) {
-			return false
-		}
-	}
-	return true
-}
-
-func runAllocateModel(t *testing.T, seed uint64, steps int) {
-	rng := rand.New(rand.NewPCG(seed, seed*7919))
-	manual := testPool("manual", "10.0.2.1-10.0.2.4", "2001:db8:2::/126")
-	manual.Spec.AutoAssign = boolPtr(false)
-	v6pool := testPool("v6", "2001:db8::/125")
-	v6pool.Spec.Priority = 1
-	prodOnly := testPool("prod-only", "10.0.3.1-10.0.3.3")
-	prodOnly.Spec.Priority = -1
-	prodOnly.Spec.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"env": "prod"}}
-	editable := func() *v1alpha1.IPPool {
-		return testPool("b", fmt.Sprintf("10.0.1.1-10.0.1.%d", 2+rng.IntN(7)))
-	}
-	c := newTestCloud(t, testPool("a", "10.0.0.0/29"), editable(), manual, v6pool, prodOnly)
-	namespaces := map[string]*v1.Namespace{
-		"default": {ObjectMeta: metav1.ObjectMeta{Name: "default"}},
-		"prod":    {ObjectMeta: metav1.ObjectMeta{Name: "prod", Labels: map[string]string{"env": "prod"}}},
-	}
-	requestable := []string{"10.0.0.3", "10.0.1.2", "10.0.2.2", "10.0.3.1", "10.0.9.9"}
-	allPorts := []v1.ServicePort{tcp(80), tcp(443), udp(53), tcp(53)}
-
-	services := map[string]*modelService{}
-	uid := 0
-	var stats struct{ fresh, failed, reensured, grown, deleted, edits, maxShared int }
-	defer func() { t.Logf("seed %d: %+v", seed, stats) }()
-	newService := func(name string) *v1.Service {
-		uid++
-		var opts []svcOption
-		ns := "default"
-		if rng.IntN(3) == 0 {
-			ns = "prod"
-		}
-		opts = append(opts, withNamespace(ns), withUID(fmt.Sprint("uid-", uid)))
-		v4only := false
-		switch r := rng.IntN(20); {
-		case r < 11:
-			v4only = true
-		case r < 13:
-			opts = append(opts, withFamilies(ss, v6))
-		case r < 16:
-			opts = append(opts, withFamilies(pds, v4, v6))
-		case r < 18:
-			opts = append(opts, withFamilies(rds, v4, v6))
-		default:
-			opts = append(opts, withFamilies(rds, v6, v4))
-		}
-		switch rng.IntN(4) {
-		case 0:
-			opts = append(opts, withAnnotation(AnnotationSharingKey, "k1"))
-		case 1:
-			opts = append(opts, withAnnotation("metallb.io/allow-shared-ip", "k2"))
-		}
-		var ports []v1.ServicePort
-		for _, p := range allPorts {
-			if rng.IntN(2) == 0 {
-				ports = append(ports, p)
-			}
-		}
-		if len(ports) == 0 {
-			ports = allPorts[:1]
-		}
-		opts = append(opts, withPorts(ports...))
-		if rng.IntN(5) == 0 {
-			opts = append(opts, withLocal(map[string]string{"app": []string{"x", "y"}[rng.IntN(2)]}))
-		}
-		switch rng.IntN(10) {
-		case 0, 1:
-			opts = append(opts, withAnnotation(AnnotationPool, "manual"))
-		case 2:
-			opts = append(opts, withAnnotation(AnnotationPool, "b"))
-		}
-		if v4only && rng.IntN(6) == 0 {
-			ip := requestable[rng.IntN(len(requestable))]
-			if rng.IntN(2) == 0 {
-				opts = append(opts, withLoadBalancerIP(ip))
-			} else {
-				opts = append(opts, withAnnotation(AnnotationLoadBalancerIPs, ip))
-			}
-		}
-		return testService(name, opts...)
-	}
-
-	check := func(step int, what string) {
-		t.Helper()
-		holders := map[netip.Addr][]*modelService{}
-		for key, m := range services {
-			held := heldBy(c, m.svc)
-			if !slices.Equal(held, m.vips) {
-				t.Fatalf("step %d (%s): %s holds %v, was given %v", step, what, key, held, m.vips)
-			}
-			for _, a := range m.vips {
-				holders[a] = append(holders[a], m)
-			}
-			if m.allocated && c.owners[key] != m.svc.UID {
-				t.Fatalf("step %d (%s): owner of %s is %q, want %q", step, what, key, c.owners[key], m.svc.UID)
-			}
-		}
-		for addr, ms := range holders {
-			stats.maxShared = max(stats.maxShared, len(ms))
-			var names []string
-			for _, m := range ms {
-				names = append(names, serviceKey(m.svc))
-			}
-			slices.Sort(names)
-			if got := holdersOf(c, addr); !slices.Equal(got, names) {
-				t.Fatalf("step %d (%s): %s held by %v in the allocator, %v in the model", step, what, addr, got, names)
-			}
-			for i, x := range ms {
-				for _, y := range ms[i+1:] {
-					if err := ipam.Compatible(x.req.claim, y.req.claim); err != nil {
-						t.Fatalf("step %d (%s): %s shared by incompatible %s and %s: %v", step, what, addr, serviceKey(x.svc), serviceKey(y.svc), err)
-					}
-					if err := ipam.Compatible(y.req.claim, x.req.claim); err != nil {
-						t.Fatalf("step %d (%s): %s shared by incompatible %s and %s: %v", step, what, addr, serviceKey(y.svc), serviceKey(x.svc), err)
-					}
-				}
-			}
-		}
-	}
-
-	// checkFresh checks a first allocation against the Service's request.
-	checkFresh := func(step int, m *modelService, vips []vip) {
-		t.Helper()
-		key := serviceKey(m.svc)
-		var families []ipam.Family
-		for _, v := range vips {
-			f := ipam.FamilyOf(v.addr)
-			if slices.Contains(families, f) {
-				t.Fatalf("step %d: %s got two %v VIPs: %+v", step, key, f, vips)
-			}
-			families = append(families, f)
-			if !slices.Contains(m.req.families, f) {
-				t.Fatalf("step %d: %s got %s, families %v", step, key, v.addr, m.req.families)
-			}
-			if want, ok := m.req.requested[f]; ok && want != v.addr {
-				t.Fatalf("step %d: %s requested %s, got %s", step, key, want, v.addr)
-			}
-			p, ok := c.pools[v.pool]
-			if !ok || p.addresses == nil || !p.addresses.Contains(v.addr) {
-				t.Fatalf("step %d: %s got %s from pool %q, which does not contain it", step, key, v.addr, v.pool)
-			}
-			if ok, why := p.selects(m.svc, m.ns); !ok {
-				t.Fatalf("step %d: %s got %s from pool %q: %s", step, key, v.addr, v.pool, why)
-			}
-			if m.req.pool != "" && v.pool != m.req.pool {
-				t.Fatalf("step %d: %s names pool %q, got %s from %q", step, key, m.req.pool, v.addr, v.pool)
-			}
-			if _, requested := m.req.requested[f]; !requested && m.req.pool == "" && !p.autoAssign {
-				t.Fatalf("step %d: %s got %s from autoAssign: false pool %q", step, key, v.addr, v.pool)
-			}
-		}
-		if m.req.requireAll && len(vips) != len(m.req.families) {
-			t.Fatalf("step %d: %s requires %v, got %+v", step, key, m.req.families, vips)
-		}
-	}
-
-	names := make([]string, 50)
-	for i := range names {
-		names[i] = fmt.Sprintf("s%02d", i)
-	}
-	for step := range steps {
-		name := names[rng.IntN(len(names))]
-		var key string
-		for k, m := range services {
-			if m.svc.Name == name {
-				key = k
-			}
-		}
-		m := services[key]
-		switch r := rng.IntN(20); {
-		case r == 0:
-			setPool(c, editable())
-			stats.edits++
-			check(step, "pool b edited")
-			continue
-		case m == nil:
-			svc := newService(name)
-			req, err := parseRequest(svc)
-			if err != nil {
-				t.Fatalf("step %d: generated an invalid Service: %v", step, err)
-			}
-			m = &modelService{svc: svc, ns: namespaces[svc.Namespace], req: req}
-			services[serviceKey(svc)] = m
-		case r < 6:
-			released := release(c, m.svc)
-			if !slices.Equal(released, m.vips) {
-				t.Fatalf("step %d: released %v, held %v", step, released, m.vips)
-			}
-			delete(services, key)
-			stats.deleted++
-			check(step, "delete "+key)
-			continue
-		}
-
-		// Ensure, with the status the service controller would have written.
-		withStatus(m.vips...)(m.svc)
-		vips, err := ensure(c, m.svc, m.ns)
-		key = serviceKey(m.svc)
-		switch {
-		case err != nil && m.allocated:
-			t.Fatalf("step %d: re-ensuring %s (holding %v) failed: %v", step, key, m.vips, err)
-		case err != nil:
-			stats.failed++
-			if held := heldBy(c, m.svc); len(held) != 0 {
-				t.Fatalf("step %d: failed allocation of %s holds %v: %v", step, key, held, err)
-			}
-		case m.allocated:
-			got := vipAddrs(vips)
-			slices.SortFunc(got, netip.Addr.Compare)
-			if !keepsVIPs(m, got) {
-				t.Fatalf("step %d: %s moved from %v to %v without a spec change", step, key, m.vips, got)
-			}
-			stats.reensured++
-			if len(got) > len(m.vips) {
-				stats.grown++
-			}
-			m.vips = got
-		default:
-			checkFresh(step, m, vips)
-			stats.fresh++
-			m.vips = vipAddrs(vips)
-			slices.SortFunc(m.vips, netip.Addr.Compare)
-			m.allocated = true
-		}
-		check(step, "ensure "+key)
-	}
-
-	// Finally every Service is ensured once more and still holds the same VIPs; then all are
-	// deleted and nothing stays held.
-	for key, m := range services {
-		withStatus(m.vips...)(m.svc)
-		vips, err := ensure(c, m.svc, m.ns)
-		if m.allocated {
-			got := vipAddrs(vips)
-			slices.SortFunc(got, netip.Addr.Compare)
-			if err != nil || !keepsVIPs(m, got) {
-				t.Fatalf("final ensure of %s: %v, %v; want %v", key, got, err, m.vips)
-			}
-		}
-	}
-	for _, m := range services {
-		release(c, m.svc)
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, name := range c.alloc.PoolNames() {
-		if u := c.alloc.Usage(name); u.Used4 != 0 || u.Used6 != 0 {
-			t.Errorf("pool %s still has %d+%d used addresses", name, u.Used4, u.Used6)
-		}
-	}
-	if len(c.allocatedFrom) != 0 {
-		t.Errorf("allocatedFrom not emptied: %v", c.allocatedFrom)
 	}
 }

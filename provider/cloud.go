@@ -6,10 +6,12 @@ import (
 	"io"
 	"net/netip"
 	"sync"
+	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/record"
 	cloudprovider "k8s.io/cloud-provider"
@@ -49,8 +51,20 @@ type Cloud struct {
 	warnedOutside map[netip.Addr]bool
 	// deprecationReported remembers, per Service UID, the MetalLB annotations already reported.
 	deprecationReported map[types.UID]string
-	statusDirty         map[string]bool
-	statusKick          chan struct{}
+	// retiring holds, per Service, the VIPs it gave up whose removal its status does not show
+	// yet. They stay held until it does: a crash before the status write must not leave two
+	// Services' statuses naming one VIP.
+	retiring    map[string]map[netip.Addr]bool
+	statusDirty map[string]bool
+	statusKick  chan struct{}
+	// statusWrite serialises pool status writes; poolStore is the IPPool informer's cache.
+	statusWrite sync.Mutex
+	poolStore   cache.Store
+
+	// poolWatch reports why IPPools cannot be listed (the CRD is missing, RBAC forbids it)
+	// while the state is not rebuilt yet, so LoadBalancer calls fail with the reason instead of
+	// waiting forever.
+	poolWatch poolWatchState
 }
 
 var (
@@ -78,6 +92,7 @@ func New(config io.Reader) (*Cloud, error) {
 		owners:              map[string]types.UID{},
 		warnedOutside:       map[netip.Addr]bool{},
 		deprecationReported: map[types.UID]string{},
+		retiring:            map[string]map[netip.Addr]bool{},
 		statusDirty:         map[string]bool{},
 		statusKick:          make(chan struct{}, 1),
 	}, nil
@@ -128,11 +143,44 @@ func (c *Cloud) ProviderName() string { return ProviderName }
 // HasClusterID is true: VIPs are not tagged with a cluster ID, there is nothing to tag.
 func (c *Cloud) HasClusterID() bool { return true }
 
+// readyWait bounds how long a LoadBalancer call waits for the state to be rebuilt before it
+// fails with the reason, so the service controller records an event and retries instead of
+// blocking a worker forever.
+const readyWait = 10 * time.Second
+
+// NotReadyError means the VIP state is not rebuilt yet; Reason says what holds it up.
+type NotReadyError struct {
+	Waited time.Duration
+	Reason string
+}
+
+func (e *NotReadyError) Error() string {
+	return fmt.Sprintf("the VIP state is not rebuilt from the API server yet (waited %s): %s", e.Waited, e.Reason)
+}
+
 func (c *Cloud) waitReady(ctx context.Context) error {
 	select {
 	case <-c.ready:
 		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("waiting for the VIP state to be rebuilt from the API server: %w", ctx.Err())
+	default:
+	}
+	start := time.Now()
+	deadline := time.NewTimer(readyWait)
+	defer deadline.Stop()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-c.ready:
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for the VIP state to be rebuilt from the API server: %w", ctx.Err())
+		case <-deadline.C:
+			return &NotReadyError{Waited: time.Since(start).Round(time.Millisecond), Reason: c.poolWatch.reason()}
+		case <-tick.C:
+			if persistent, reason := c.poolWatch.persistent(); persistent {
+				return &NotReadyError{Waited: time.Since(start).Round(time.Millisecond), Reason: reason}
+			}
+		}
 	}
 }

@@ -35,3 +35,19 @@ func (e *NotInPoolError) Error() string {
 	}
 	return fmt.Sprintf("requested IP %s cannot be used: %s", e.Addr, strings.Join(e.Reasons, "; "))
 }
+
+// MoveBlockedError means the Service's own change requires a new VIP and none can be had; it
+// keeps its current VIPs meanwhile.
+type MoveBlockedError struct {
+	Service string
+	// Reasons say why each current VIP cannot stay.
+	Reasons []string
+	Err     error
+}
+
+func (e *MoveBlockedError) Error() string {
+	return fmt.Sprintf("Service %s needs a new VIP (%s) but cannot get one, so it keeps its current VIP until it can: %v",
+		e.Service, strings.Join(e.Reasons, "; "), e.Err)
+}
+
+func (e *MoveBlockedError) Unwrap() error { return e.Err }

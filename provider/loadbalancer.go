@@ -36,7 +36,7 @@ func (c *Cloud) GetLoadBalancer(ctx context.Context, _ string, svc *v1.Service) 
 		return nil, false, err
 	}
 	c.mu.Lock()
-	held := c.alloc.Held(serviceKey(svc))
+	held := c.activeHeld(serviceKey(svc))
 	c.mu.Unlock()
 	if len(held) == 0 {
 		return nil, false, nil
@@ -59,12 +59,18 @@ func (c *Cloud) EnsureLoadBalancer(ctx context.Context, _ string, svc *v1.Servic
 		return nil, err
 	}
 	c.reportDeprecated(svc, req)
-	ns, _ := c.namespaces.Get(svc.Namespace)
+	ns, err := c.namespace(ctx, svc.Namespace)
+	if err != nil {
+		return nil, err
+	}
 
 	c.mu.Lock()
 	vips, err := c.allocate(svc, ns, req)
 	c.mu.Unlock()
 	if err != nil {
+		return nil, err
+	}
+	if err := c.recordShares(ctx, vips); err != nil {
 		return nil, err
 	}
 	logger.V(2).Info("Ensured VIPs", "vips", vipStrings(vips))
@@ -105,7 +111,8 @@ func (c *Cloud) allocate(svc *v1.Service, ns *v1.Namespace, req request) ([]vip,
 		// A new object with the name of one whose VIPs were never released: start afresh.
 		c.releaseLocked(key)
 	}
-	held := c.alloc.Held(key)
+	c.releaseRetiredLocked(svc)
+	held := c.activeHeld(key)
 	heldBefore := map[netip.Addr]bool{}
 	for _, addr := range held {
 		heldBefore[addr] = true
@@ -156,19 +163,26 @@ func (c *Cloud) allocate(svc *v1.Service, ns *v1.Namespace, req request) ([]vip,
 	}
 
 	kept := map[netip.Addr]bool{}
-	for _, v := range vips {
+	for i, v := range vips {
 		kept[v.addr] = true
-		c.allocatedFrom[v.addr] = v.pool
+		c.unretire(key, v.addr)
+		// The first pool recorded for a VIP stays its pool while it contains it, whatever
+		// pools its later sharers name.
+		if from, ok := c.allocatedFrom[v.addr]; ok && from != v.pool && c.poolContains(from, v.addr) {
+			vips[i].pool = from
+		} else {
+			c.allocatedFrom[v.addr] = v.pool
+		}
 		c.markDirty(v.addr)
 	}
 	for _, addr := range held {
 		if !kept[addr] && heldBefore[addr] {
-			c.alloc.Release(addr, key)
-			c.markDirty(addr)
-			c.forgetIfFree(addr)
+			c.retire(key, addr)
 		}
 	}
 	c.owners[key] = svc.UID
+	// Given-up VIPs its status never listed are nobody's concern: free them now.
+	c.releaseRetiredLocked(svc)
 	return vips, nil
 }
 
@@ -189,21 +203,48 @@ func (c *Cloud) allocateFamily(svc *v1.Service, ns *v1.Namespace, req request, f
 		return vip{addr: want, pool: c.poolFor(want, pool, req.pool)}, nil
 	}
 
+	var leaving []string
 	for _, addr := range current {
 		pool, keep := c.keptVIPPool(svc, req, addr)
 		if !keep {
+			leaving = append(leaving, fmt.Sprintf("%s is not in pool %q, which the Service now names", addr, req.pool))
 			continue
 		}
 		if err := c.alloc.Assign(addr, req.claim); err != nil {
-			// Its ports or sharing key changed and no longer fit the VIP's other holders.
+			// Its own ports, sharing key or pods changed and no longer fit the VIP's other
+			// holders, who keep it.
+			leaving = append(leaving, fmt.Sprintf("%s no longer fits its other holders: %v", addr, err))
 			continue
 		}
 		return vip{addr: addr, pool: pool}, nil
 	}
 
+	v, err := c.allocateNew(svc, ns, req, family)
+	switch {
+	case len(leaving) == 0:
+		return v, err
+	case err != nil:
+		return vip{}, &MoveBlockedError{Service: req.claim.Service, Reasons: leaving, Err: err}
+	default:
+		c.recorder.Eventf(svc, v1.EventTypeNormal, "VIPMoved", "moved to %s because of the Service's own change: %s", v.addr, strings.Join(leaving, "; "))
+		return v, nil
+	}
+}
+
+// allocateNew takes a new address of the family: one already shared under the Service's key in
+// any pool it may use, else the lowest free address of the first pool (by priority, then name)
+// that has one.
+func (c *Cloud) allocateNew(svc *v1.Service, ns *v1.Namespace, req request, family ipam.Family) (vip, error) {
 	candidates, err := c.candidatePools(svc, ns, req, family)
 	if err != nil {
 		return vip{}, err
+	}
+	if req.claim.SharingKey != "" {
+		for _, p := range candidates {
+			if addr, ok, err := c.alloc.Share(p.name, family, req.claim); err == nil && ok {
+				return vip{addr: addr, pool: p.name}, nil
+			}
+		}
 	}
 	var failures []error
 	for _, p := range candidates {
@@ -349,13 +390,18 @@ func (c *Cloud) annotateAllocatedPool(ctx context.Context, svc *v1.Service, vips
 // patchAllocatedPool sets (or with nil removes) the allocated-pool annotation: the only field of
 // a Service the provider writes besides the status the service controller writes for it.
 func (c *Cloud) patchAllocatedPool(ctx context.Context, svc *v1.Service, value *string) error {
+	// The UID makes the patch a no-op conflict on a new Service that took the name meanwhile.
 	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
+		"uid":         svc.UID,
 		"annotations": map[string]*string{AnnotationAllocatedPool: value},
 	}})
 	if err != nil {
 		return err
 	}
 	_, err = c.client.CoreV1().Services(svc.Namespace).Patch(ctx, svc.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+	if apierrors.IsConflict(err) {
+		return fmt.Errorf("writing annotation %s on Service %s (UID %s): the Service was replaced: %w", AnnotationAllocatedPool, serviceKey(svc), svc.UID, err)
+	}
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("writing annotation %s on Service %s: %w", AnnotationAllocatedPool, serviceKey(svc), err)
 	}
@@ -369,10 +415,16 @@ func loadBalancerStatus(svc *v1.Service, vips []vip) *v1.LoadBalancerStatus {
 	slices.SortStableFunc(sorted, func(a, b vip) int {
 		return slices.Index(order, ipam.FamilyOf(a.addr)) - slices.Index(order, ipam.FamilyOf(b.addr))
 	})
+	// The ports go in the status too: they record what the Service agreed to when it shares a
+	// VIP, which a restart rebuilds (restore.go).
+	var ports []v1.PortStatus
+	for _, p := range svc.Spec.Ports {
+		ports = append(ports, v1.PortStatus{Port: p.Port, Protocol: p.Protocol})
+	}
 	status := &v1.LoadBalancerStatus{}
 	for _, v := range sorted {
 		mode := v1.LoadBalancerIPModeVIP
-		status.Ingress = append(status.Ingress, v1.LoadBalancerIngress{IP: v.addr.String(), IPMode: &mode})
+		status.Ingress = append(status.Ingress, v1.LoadBalancerIngress{IP: v.addr.String(), IPMode: &mode, Ports: slices.Clone(ports)})
 	}
 	return status
 }
@@ -383,4 +435,28 @@ func vipStrings(vips []vip) []string {
 		out[i] = v.addr.String() + " (pool " + v.pool + ")"
 	}
 	return out
+}
+
+// namespace returns the Service's Namespace: from the cache, else from the API server. Pools'
+// namespaceSelectors are decided on its labels, so a Namespace not cached yet must not pass for
+// one without labels (it would pass NotIn and DoesNotExist selectors).
+func (c *Cloud) namespace(ctx context.Context, name string) (*v1.Namespace, error) {
+	ns, err := c.namespaces.Get(name)
+	if err == nil {
+		return ns, nil
+	}
+	if !apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("reading namespace %s from the cache: %w", name, err)
+	}
+	ns, err = c.client.CoreV1().Namespaces().Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("reading namespace %s, needed to apply IPPool namespaceSelectors: %w", name, err)
+	}
+	return ns, nil
+}
+
+// poolContains reports whether the named pool exists and contains addr. c.mu must be held.
+func (c *Cloud) poolContains(name string, addr netip.Addr) bool {
+	p, ok := c.pools[name]
+	return ok && p.addresses != nil && p.addresses.Contains(addr)
 }

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 
@@ -26,12 +27,15 @@ type poolConfig struct {
 	priority   int32
 	services   labels.Selector // nil = every Service
 	namespaces labels.Selector // nil = every namespace
+	// recorded is the status' record of shared VIPs and their terms (restore.go).
+	recorded map[netip.Addr]sharingTerms
 }
 
 // newPoolConfig translates an IPPool. A pool that does not parse is kept (invalid set) so its
 // status can say why, but it hands out nothing.
 func newPoolConfig(p *v1alpha1.IPPool) *poolConfig {
 	cfg := &poolConfig{name: p.Name, generation: p.Generation, autoAssign: true, priority: p.Spec.Priority}
+	cfg.recorded = recordedTerms(p.Status.SharedVIPs)
 	if p.Spec.AutoAssign != nil {
 		cfg.autoAssign = *p.Spec.AutoAssign
 	}
@@ -51,6 +55,17 @@ func newPoolConfig(p *v1alpha1.IPPool) *poolConfig {
 		cfg.invalid = fmt.Errorf("spec.namespaceSelector: %w", err)
 	}
 	return cfg
+}
+
+// recordedTerms indexes a pool status' shared VIPs by address.
+func recordedTerms(list []v1alpha1.SharedVIP) map[netip.Addr]sharingTerms {
+	out := make(map[netip.Addr]sharingTerms, len(list))
+	for _, rec := range list {
+		if addr, err := netip.ParseAddr(rec.Address); err == nil {
+			out[addr] = sharingTerms{key: rec.SharingKey, backend: rec.LocalSelector}
+		}
+	}
+	return out
 }
 
 func optionalSelector(s *metav1.LabelSelector) (labels.Selector, error) {

@@ -125,7 +125,8 @@ func parseRequest(svc *v1.Service) (request, error) {
 		// sharing it must run on the same pods.
 		req.claim.Backend = labels.Set(svc.Spec.Selector).String()
 		if req.claim.Backend == "" {
-			req.claim.Backend = "<no selector>"
+			// Its endpoints are managed by hand: nothing says they are another Service's pods.
+			req.claim.Backend = "<no selector: " + key + ">"
 		}
 	}
 	return req, nil
@@ -191,9 +192,9 @@ func parseVIP(s string) (netip.Addr, error) {
 		return netip.Addr{}, fmt.Errorf("%q has a zone; a VIP cannot be scoped to a link", s)
 	case addr.Is4In6():
 		return netip.Addr{}, fmt.Errorf("%q is an IPv4-mapped IPv6 address; write %s", s, addr.Unmap())
-	case addr.IsUnspecified() || addr.IsLoopback() || addr.IsMulticast() || addr.IsLinkLocalUnicast() ||
-		addr == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
-		return netip.Addr{}, fmt.Errorf("%q cannot be a VIP (unspecified, loopback, multicast, link-local or broadcast)", s)
+	}
+	if why := ipam.Unusable(addr); why != "" {
+		return netip.Addr{}, fmt.Errorf("%q is %s; it cannot be a VIP", s, why)
 	}
 	return addr, nil
 }

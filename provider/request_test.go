@@ -301,13 +301,15 @@ func TestParseRequestErrors(t *testing.T) {
 		{"IPv4-mapped IPv6", testService("a", withAnnotation(lbIPs, "::ffff:192.0.2.1")),
 			"annotation " + lbIPs, "::ffff:192.0.2.1", []string{"::ffff:192.0.2.1", "IPv4-mapped", "write 192.0.2.1"}},
 		{"loopback IPv4", testService("a", withAnnotation(lbIPs, "127.0.0.1")),
-			"annotation " + lbIPs, "127.0.0.1", []string{`"127.0.0.1" cannot be a VIP`}},
+			"annotation " + lbIPs, "127.0.0.1", []string{`"127.0.0.1" is loopback; it cannot be a VIP`}},
 		{"loopback IPv6", testService("a", withFamilies(ss, v6), withAnnotation(lbIPs, "::1")),
-			"annotation " + lbIPs, "::1", []string{`"::1" cannot be a VIP`}},
+			"annotation " + lbIPs, "::1", []string{`"::1" is loopback; it cannot be a VIP`}},
 		{"unspecified", testService("a", withAnnotation(lbIPs, "0.0.0.0")),
-			"annotation " + lbIPs, "0.0.0.0", []string{`"0.0.0.0" cannot be a VIP`}},
+			"annotation " + lbIPs, "0.0.0.0", []string{`"0.0.0.0" is unspecified; it cannot be a VIP`}},
 		{"multicast", testService("a", withAnnotation(lbIPs, "224.0.0.1")),
-			"annotation " + lbIPs, "224.0.0.1", []string{`"224.0.0.1" cannot be a VIP`}},
+			"annotation " + lbIPs, "224.0.0.1", []string{`"224.0.0.1" is multicast; it cannot be a VIP`}},
+		{"subnet-router anycast", testService("a", withFamilies(ss, v6), withAnnotation(lbIPs, "2001:db8:0:1::")),
+			"annotation " + lbIPs, "2001:db8:0:1::", []string{`"2001:db8:0:1::" is subnet-router anycast; it cannot be a VIP`}},
 
 		{"spec.loadBalancerIP garbage", testService("a", withLoadBalancerIP("bogus")),
 			"spec.loadBalancerIP", "bogus", []string{`"bogus" is not an IP address`}},
@@ -418,7 +420,7 @@ func TestParseRequestClaim(t *testing.T) {
 		{"Local traffic policy: canonical selector", testService("a", withLocal(map[string]string{"tier": "fe", "app": "web"})),
 			ipam.Claim{Service: "default/a", Ports: []ipam.Port{port("TCP", 80)}, Backend: "app=web,tier=fe"}},
 		{"Local traffic policy without selector", testService("a", withLocal(nil)),
-			ipam.Claim{Service: "default/a", Ports: []ipam.Port{port("TCP", 80)}, Backend: "<no selector>"}},
+			ipam.Claim{Service: "default/a", Ports: []ipam.Port{port("TCP", 80)}, Backend: "<no selector: default/a>"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,6 +1,8 @@
 package provider
 
 import (
+	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -12,6 +14,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2/ktesting"
+
+	"github.com/baremetal-dev/cloud-provider-baremetal/api/v1alpha1"
 )
 
 // restoreFrom runs restore over the given Services as the informer cache would list them.
@@ -121,5 +125,126 @@ func TestRestoreKeepsVIPOfServiceNamingOverlappingPool(t *testing.T) {
 	}
 	if got := vipAddrs(vips); len(got) != 1 || got[0] != netip.MustParseAddr("192.0.2.7") {
 		t.Errorf("first ensure after the restart: VIP %v (pool %q), want 192.0.2.7 kept", got, vips[0].pool)
+	}
+}
+
+// withAgreedStatus sets a status that lists the Service's VIPs with its current ports, as
+// EnsureLoadBalancer reports them.
+func withAgreedStatus(vips ...string) svcOption {
+	return func(svc *v1.Service) {
+		vs := make([]vip, len(vips))
+		for i, a := range vips {
+			vs[i] = vip{addr: netip.MustParseAddr(a)}
+		}
+		svc.Status.LoadBalancer = *loadBalancerStatus(svc, vs)
+	}
+}
+
+func sharedRecordPool(name string, addresses []string, records ...v1alpha1.SharedVIP) *v1alpha1.IPPool {
+	p := testPool(name, addresses...)
+	p.Status.SharedVIPs = records
+	return p
+}
+
+func collectEvents(r *record.FakeRecorder) string {
+	var out []string
+	for {
+		select {
+		case e := <-r.Events:
+			out = append(out, e)
+		default:
+			return strings.Join(out, "\n")
+		}
+	}
+}
+
+// Defect 1: a typo in one sharer's annotations must not evict its partner on restart.
+func TestRestoreKeepsPartnerOfSharerWithBrokenAnnotation(t *testing.T) {
+	for _, recorded := range []bool{true, false} {
+		t.Run(fmt.Sprint("recorded=", recorded), func(t *testing.T) {
+			var records []v1alpha1.SharedVIP
+			if recorded {
+				records = []v1alpha1.SharedVIP{{Address: "192.0.2.4", SharingKey: "k", Services: []string{"default/a", "default/b"}}}
+			}
+			c := newTestCloud(t, sharedRecordPool("p", []string{"192.0.2.1-192.0.2.8"}, records...))
+			recorder := record.NewFakeRecorder(100)
+			c.recorder = recorder
+			a := testService("a", withAnnotation(AnnotationSharingKey, "k"), withPorts(tcp(80)), withAgreedStatus("192.0.2.4"), createdAt(1))
+			withAnnotation(AnnotationLoadBalancerIPs, "192.0.2.300")(a)
+			b := testService("b", withAnnotation(AnnotationSharingKey, "k"), withPorts(tcp(443)), withAgreedStatus("192.0.2.4"), createdAt(2))
+			restoreFrom(t, c, a, b)
+			if events := collectEvents(recorder); events != "" {
+				t.Errorf("events on restore: %s", events)
+			}
+			expectVIPs(t, heldBy(c, a), "192.0.2.4")
+			expectVIPs(t, mustEnsure(t, c, b, nil), "192.0.2.4")
+			if _, err := ensure(c, a, nil); err == nil {
+				t.Error("a's broken annotation was accepted")
+			}
+			expectVIPs(t, heldBy(c, a), "192.0.2.4")
+			// Repaired, it keeps the VIP it shares.
+			delete(a.Annotations, AnnotationLoadBalancerIPs)
+			expectVIPs(t, mustEnsure(t, c, a, nil), "192.0.2.4")
+		})
+	}
+}
+
+// Defect 2: the Service whose own change broke the share moves (or waits), whichever is older,
+// and whatever order the syncs come in after the restart.
+func TestRestoreMovesTheServiceThatBrokeTheShare(t *testing.T) {
+	agreed := v1alpha1.SharedVIP{Address: "192.0.2.1", SharingKey: "k", Services: []string{"default/a", "default/b"}}
+	for _, tc := range []struct {
+		name   string
+		change func(*v1.Service)
+		// pool is the pool's addresses; with a single address the changer cannot move and waits.
+		pool     []string
+		recorded bool
+	}{
+		{"ports overlap, room to move", withPorts(tcp(80), tcp(443)), []string{"192.0.2.1-192.0.2.2"}, true},
+		{"ports overlap, pool full", withPorts(tcp(80), tcp(443)), []string{"192.0.2.1"}, true},
+		{"key changed", withAnnotation(AnnotationSharingKey, "other"), []string{"192.0.2.1-192.0.2.2"}, true},
+		{"key changed, pool full", withAnnotation(AnnotationSharingKey, "other"), []string{"192.0.2.1"}, true},
+		{"pods changed", withLocal(map[string]string{"app": "y"}), []string{"192.0.2.1-192.0.2.2"}, true},
+		{"ports overlap, no record", withPorts(tcp(80), tcp(443)), []string{"192.0.2.1-192.0.2.2"}, false},
+	} {
+		for _, bFirst := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/b synced first=%v", tc.name, bFirst), func(t *testing.T) {
+				var records []v1alpha1.SharedVIP
+				if tc.recorded {
+					records = []v1alpha1.SharedVIP{agreed}
+				}
+				c := newTestCloud(t, sharedRecordPool("p", tc.pool, records...))
+				recorder := record.NewFakeRecorder(100)
+				c.recorder = recorder
+				// a, the older, agreed on port 80 and changed afterwards.
+				a := testService("a", withAnnotation(AnnotationSharingKey, "k"), withPorts(tcp(80)), withAgreedStatus("192.0.2.1"), createdAt(1))
+				tc.change(a)
+				b := testService("b", withAnnotation(AnnotationSharingKey, "k"), withPorts(tcp(443)), withAgreedStatus("192.0.2.1"), createdAt(2))
+				restoreFrom(t, c, a, b)
+				if events := collectEvents(recorder); events != "" {
+					t.Fatalf("events on restore: %s", events)
+				}
+				if bFirst {
+					expectVIPs(t, mustEnsure(t, c, b, nil), "192.0.2.1")
+				}
+				vips, err := ensure(c, a, nil)
+				if !strings.Contains(tc.pool[0], "-") {
+					var blocked *MoveBlockedError
+					if !errors.As(err, &blocked) {
+						t.Fatalf("a's sync: %v, want a *MoveBlockedError", err)
+					}
+					expectVIPs(t, heldBy(c, a), "192.0.2.1")
+				} else {
+					if err != nil {
+						t.Fatalf("a's sync: %v", err)
+					}
+					expectVIPs(t, vipAddrs(vips), "192.0.2.2")
+					if events := collectEvents(recorder); !strings.Contains(events, "VIPMoved") {
+						t.Errorf("no VIPMoved event on a: %q", events)
+					}
+				}
+				expectVIPs(t, mustEnsure(t, c, b, nil), "192.0.2.1")
+			})
+		}
 	}
 }

@@ -3,12 +3,10 @@ package provider
 import (
 	"context"
 	"net/netip"
-	"slices"
 	"strings"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/informers"
@@ -19,7 +17,6 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/baremetal-dev/cloud-provider-baremetal/api/v1alpha1"
-	"github.com/baremetal-dev/cloud-provider-baremetal/provider/ipam"
 )
 
 const eventSource = "baremetal-cloud-provider"
@@ -35,92 +32,54 @@ func (c *Cloud) run(ctx context.Context) {
 
 	factory := informers.NewSharedInformerFactory(c.client, 0)
 	serviceInformer := factory.Core().V1().Services()
+	namespaceInformer := factory.Core().V1().Namespaces()
 	c.services = serviceInformer.Lister()
-	c.namespaces = factory.Core().V1().Namespaces().Lister()
-	if _, err := serviceInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	c.namespaces = namespaceInformer.Lister()
+	serviceHandler, err := serviceInformer.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		UpdateFunc: func(_, obj any) { c.onServiceUpdated(obj) },
 		DeleteFunc: func(obj any) { c.onServiceDeleted(ctx, obj) },
-	}); err != nil {
+	})
+	if err != nil {
 		logger.Error(err, "Cannot watch Services")
 		return
 	}
 
 	dynFactory := dynamicinformer.NewDynamicSharedInformerFactory(c.dynamic, 0)
 	poolInformer := dynFactory.ForResource(v1alpha1.IPPoolResource).Informer()
-	if _, err := poolInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	if err := c.watchPoolErrors(poolInformer); err != nil {
+		logger.Error(err, "Cannot watch IPPool errors")
+		return
+	}
+	poolHandler, err := poolInformer.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { c.onPool(ctx, obj) },
 		UpdateFunc: func(_, obj any) { c.onPool(ctx, obj) },
 		DeleteFunc: func(obj any) { c.onPoolDeleted(ctx, obj) },
-	}); err != nil {
+	})
+	if err != nil {
 		logger.Error(err, "Cannot watch IPPools")
 		return
 	}
+	c.mu.Lock()
+	c.poolStore = poolInformer.GetStore()
+	c.mu.Unlock()
 	factory.Start(ctx.Done())
 	dynFactory.Start(ctx.Done())
 	defer factory.Shutdown()
 	defer dynFactory.Shutdown()
 
+	// The handlers' own HasSynced, not the stores': a store is synced as soon as it holds the
+	// first list, before every object has been handed to onPool.
 	start := time.Now()
-	if !cache.WaitForCacheSync(ctx.Done(), serviceInformer.Informer().HasSynced, factory.Core().V1().Namespaces().Informer().HasSynced, poolInformer.HasSynced) {
+	if !cache.WaitForCacheSync(ctx.Done(), serviceHandler.HasSynced, namespaceInformer.Informer().HasSynced, poolHandler.HasSynced) {
 		return
 	}
+	c.poolWatch.clear()
 	restored := c.restore(ctx)
 	close(c.ready)
+	stateReady.Set(1)
 	logger.Info("VIP state rebuilt from Service statuses", "services", restored, "duration", time.Since(start))
 
-	c.writePoolStatuses(ctx, poolInformer.GetStore())
-}
-
-// restore rebuilds the allocator from every load-balanced Service's status, oldest Service
-// first, so that if two statuses claim one VIP incompatibly (only a hand edit can do that) the
-// older Service keeps it and the newer is told.
-func (c *Cloud) restore(ctx context.Context) int {
-	logger := klog.FromContext(ctx)
-	all, err := c.services.List(labels.Everything())
-	if err != nil {
-		logger.Error(err, "Listing Services from the cache")
-		return 0
-	}
-	var services []*v1.Service
-	for _, svc := range all {
-		if wantsLoadBalancer(svc) && len(svc.Status.LoadBalancer.Ingress) > 0 {
-			services = append(services, svc)
-		}
-	}
-	slices.SortFunc(services, func(a, b *v1.Service) int {
-		if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
-			return c
-		}
-		return strings.Compare(serviceKey(a), serviceKey(b))
-	})
-
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, svc := range services {
-		req, err := parseRequest(svc)
-		if err != nil {
-			// The Service's annotations went bad while it held VIPs: keep them under a plain
-			// claim; its next sync reports the error and leaves the VIPs in place.
-			req.claim = ipam.Claim{Service: serviceKey(svc)}
-		}
-		for _, ing := range svc.Status.LoadBalancer.Ingress {
-			addr, err := netip.ParseAddr(ing.IP)
-			if err != nil {
-				continue
-			}
-			if err := c.alloc.Assign(addr, req.claim); err != nil {
-				logger.Info("VIP in a Service status conflicts with an older Service; it will be reallocated", "service", klog.KObj(svc), "vip", addr, "reason", err.Error())
-				c.recorder.Eventf(svc, v1.EventTypeWarning, "VIPConflict", "status holds %s but %v; a new VIP will be allocated", addr, err)
-				continue
-			}
-			c.owners[req.claim.Service] = svc.UID
-			if pool := c.poolFor(addr, annotatedPool(svc, addr), req.pool); pool != "" {
-				c.allocatedFrom[addr] = pool
-			}
-		}
-	}
-	c.checkOutsidePools(ctx)
-	c.markAllPoolsDirty()
-	return len(services)
+	c.writePoolStatuses(ctx)
 }
 
 // poolFor names the pool a held VIP belongs to: the first of the preferred pools that contains
@@ -179,6 +138,7 @@ func (c *Cloud) releaseLocked(key string) []netip.Addr {
 		c.forgetIfFree(addr)
 	}
 	delete(c.owners, key)
+	delete(c.retiring, key)
 	return released
 }
 

@@ -52,7 +52,7 @@ func (c *Cloud) kickStatus() {
 }
 
 // writePoolStatuses keeps every IPPool's status current until ctx ends.
-func (c *Cloud) writePoolStatuses(ctx context.Context, store cache.Store) {
+func (c *Cloud) writePoolStatuses(ctx context.Context) {
 	logger := klog.FromContext(ctx)
 	for {
 		select {
@@ -66,25 +66,82 @@ func (c *Cloud) writePoolStatuses(ctx context.Context, store cache.Store) {
 		case <-time.After(statusCoalesce):
 		}
 		c.mu.Lock()
-		statuses := map[string]v1alpha1.IPPoolStatus{}
+		dirty := make([]string, 0, len(c.statusDirty))
 		for name := range c.statusDirty {
-			if _, ok := c.pools[name]; ok {
-				statuses[name] = c.poolStatusLocked(name)
-			}
+			dirty = append(dirty, name)
 		}
-		c.statusDirty = map[string]bool{}
 		c.mu.Unlock()
-
-		for name, status := range statuses {
-			if err := c.patchPoolStatus(ctx, store, name, status); err != nil {
+		for _, name := range dirty {
+			if err := c.writePoolStatus(ctx, name); err != nil {
 				logger.Error(err, "Updating IPPool status; will retry", "pool", name)
-				c.mu.Lock()
-				c.statusDirty[name] = true
-				c.mu.Unlock()
 				time.AfterFunc(time.Second, c.kickStatus)
 			}
 		}
 	}
+}
+
+// writePoolStatus computes and writes one pool's status. Writes are serialised, and each is
+// computed just before it is sent, so an older status never overwrites a newer one.
+func (c *Cloud) writePoolStatus(ctx context.Context, name string) error {
+	c.statusWrite.Lock()
+	defer c.statusWrite.Unlock()
+	c.mu.Lock()
+	if _, ok := c.pools[name]; !ok || c.poolStore == nil {
+		delete(c.statusDirty, name)
+		c.mu.Unlock()
+		return nil
+	}
+	status := c.poolStatusLocked(name)
+	delete(c.statusDirty, name)
+	c.mu.Unlock()
+	if err := c.patchPoolStatus(ctx, c.poolStore, name, status); err != nil {
+		c.mu.Lock()
+		c.statusDirty[name] = true
+		c.mu.Unlock()
+		return err
+	}
+	c.mu.Lock()
+	if p, ok := c.pools[name]; ok {
+		p.recorded = recordedTerms(status.SharedVIPs)
+	}
+	c.mu.Unlock()
+	return nil
+}
+
+// recordShares writes, before a Service's status can show that it shares a VIP, the terms of
+// the share into the VIP's pool status, so a restart rebuilds the agreement (restore.go).
+func (c *Cloud) recordShares(ctx context.Context, vips []vip) error {
+	c.mu.Lock()
+	var pools []string
+	for _, v := range vips {
+		if pool := c.unrecordedShare(v.addr); pool != "" && !slices.Contains(pools, pool) {
+			pools = append(pools, pool)
+		}
+	}
+	c.mu.Unlock()
+	for _, pool := range pools {
+		if err := c.writePoolStatus(ctx, pool); err != nil {
+			return fmt.Errorf("recording the shared VIP's terms in IPPool %s status: %w", pool, err)
+		}
+	}
+	return nil
+}
+
+// unrecordedShare names the pool whose status should record addr's sharing terms but does not
+// yet, or "". c.mu must be held.
+func (c *Cloud) unrecordedShare(addr netip.Addr) string {
+	holders := c.alloc.Holders(addr)
+	if len(holders) < 2 {
+		return ""
+	}
+	p, ok := c.pools[c.allocatedFrom[addr]]
+	if !ok {
+		return ""
+	}
+	if rec, ok := p.recorded[addr]; ok && rec.key == holders[0].SharingKey && rec.backend == holders[0].Backend {
+		return ""
+	}
+	return p.name
 }
 
 func (c *Cloud) patchPoolStatus(ctx context.Context, store cache.Store, name string, status v1alpha1.IPPoolStatus) error {
@@ -110,7 +167,13 @@ func (c *Cloud) patchPoolStatus(ctx context.Context, store cache.Store, name str
 	if equality.Semantic.DeepEqual(current.Status, status) {
 		return nil
 	}
-	patch, err := json.Marshal(map[string]any{"status": status})
+	// A merge patch leaves out fields it omits: name the emptied ones so they are removed.
+	fields := map[string]any{"observedGeneration": status.ObservedGeneration, "conditions": status.Conditions,
+		"ipv4": status.IPv4, "ipv6": status.IPv6, "sharedVIPs": status.SharedVIPs}
+	if len(status.SharedVIPs) == 0 {
+		fields["sharedVIPs"] = nil
+	}
+	patch, err := json.Marshal(map[string]any{"status": fields})
 	if err != nil {
 		return err
 	}
@@ -124,7 +187,7 @@ func (c *Cloud) patchPoolStatus(ctx context.Context, store cache.Store, name str
 // poolStatusLocked computes a pool's status. c.mu must be held.
 func (c *Cloud) poolStatusLocked(name string) v1alpha1.IPPoolStatus {
 	p := c.pools[name]
-	status := v1alpha1.IPPoolStatus{ObservedGeneration: p.generation}
+	status := v1alpha1.IPPoolStatus{ObservedGeneration: p.generation, SharedVIPs: c.sharedVIPsOf(name)}
 	if p.invalid != nil {
 		status.Conditions = []metav1.Condition{{
 			Type: v1alpha1.ConditionValid, Status: metav1.ConditionFalse, Reason: "InvalidSpec",

@@ -203,27 +203,38 @@ func conflict(addr netip.Addr, claims []Claim, c Claim) *InUseError {
 	return nil
 }
 
+// lookup validates the arguments common to Allocate and Share and returns the pool.
+func (a *Allocator) lookup(pool string, f Family, c Claim) (*poolState, error) {
+	if err := checkClaim(c); err != nil {
+		return nil, err
+	}
+	if !f.valid() {
+		return nil, fmt.Errorf("%w: address family %v", ErrInvalidArgument, f)
+	}
+	ps, ok := a.pools[pool]
+	if !ok {
+		return nil, &PoolNotFoundError{Pool: pool}
+	}
+	return ps, nil
+}
+
 // Allocate picks an address of family f from the named pool and gives it to the claim's Service.
+// It never picks an address the pool does not contain, so never an unusable one (see Unusable).
 //
 // If c has a SharingKey, Allocate first looks for the lowest address of the pool that is already
 // held under that key and whose holders are all compatible with c (holders that are c.Service
 // itself are ignored, as in Assign, so an address the Service already holds under that key is
 // returned again). Otherwise, or if there is none, it takes the lowest free address of the pool,
-// free meaning held by no Service at all.
+// free meaning held by no Service at all. To prefer a sharer in any of several pools over a
+// free address in the first, call Share on each pool before Allocate.
 //
 // Errors: *PoolNotFoundError, *NoAddressesError if the pool has no address of family f,
 // *PoolExhaustedError, or an error wrapping ErrInvalidArgument for an empty c.Service or an
 // invalid f.
 func (a *Allocator) Allocate(pool string, f Family, c Claim) (netip.Addr, error) {
-	if err := checkClaim(c); err != nil {
+	ps, err := a.lookup(pool, f, c)
+	if err != nil {
 		return netip.Addr{}, err
-	}
-	if !f.valid() {
-		return netip.Addr{}, fmt.Errorf("%w: address family %v", ErrInvalidArgument, f)
-	}
-	ps, ok := a.pools[pool]
-	if !ok {
-		return netip.Addr{}, &PoolNotFoundError{Pool: pool}
 	}
 	ranges := ps.pool.familyRanges(f)
 	if len(ranges) == 0 {
@@ -242,7 +253,34 @@ func (a *Allocator) Allocate(pool string, f Family, c Claim) (netip.Addr, error)
 	return netip.Addr{}, &PoolExhaustedError{Pool: pool, Family: f, Used: *ps.used(f), Size: ps.pool.Size(f)}
 }
 
-// shared returns the lowest address in ranges held under c.SharingKey that c may share.
+// Share gives the claim's Service the lowest address of family f in the named pool that is
+// already held under c.SharingKey and whose holders are all compatible with c (holders that are
+// c.Service itself are ignored, as in Allocate). ok is false (with a nil error) when there is none
+// or c.SharingKey is "". Unlike Allocate it never takes a free address, so a caller with several
+// candidate pools can look for a sharer in all of them before allocating a new address in one.
+//
+// Errors: *PoolNotFoundError, or an error wrapping ErrInvalidArgument for an empty c.Service or
+// an invalid f.
+func (a *Allocator) Share(pool string, f Family, c Claim) (addr netip.Addr, ok bool, err error) {
+	ps, err := a.lookup(pool, f, c)
+	if err != nil {
+		return netip.Addr{}, false, err
+	}
+	if c.SharingKey == "" {
+		return netip.Addr{}, false, nil
+	}
+	addr, ok = a.shared(ps.pool.familyRanges(f), c)
+	if !ok {
+		return netip.Addr{}, false, nil
+	}
+	if err := a.Assign(addr, c); err != nil {
+		return netip.Addr{}, false, err
+	}
+	return addr, true, nil
+}
+
+// shared returns the lowest address in ranges held under c.SharingKey that c may share. Holes
+// inside the ranges may be held (Assign does not check pools) but are not the pool's to share.
 func (a *Allocator) shared(ranges []netipx.IPRange, c Claim) (netip.Addr, bool) {
 	t := a.keys[c.SharingKey]
 	if t == nil {
@@ -253,6 +291,9 @@ func (a *Allocator) shared(ranges []netipx.IPRange, c Claim) (netip.Addr, bool) 
 		t.ascend(r.From(), func(n *tnode[struct{}]) bool {
 			if r.To().Less(n.key) {
 				return false
+			}
+			if subnetHole(n.key) {
+				return true
 			}
 			if conflict(n.key, a.holders[n.key], c) == nil {
 				found = n.key
@@ -267,17 +308,27 @@ func (a *Allocator) shared(ranges []netipx.IPRange, c Claim) (netip.Addr, bool) 
 	return netip.Addr{}, false
 }
 
-// lowestFree returns the lowest address in r that no Service holds. Runs in the index are maximal,
-// so the address after the run covering r.From() is free.
+// lowestFree returns the lowest usable address in r that no Service holds. Runs in the index are
+// maximal, so the address after a run is free, but it may be a hole, and the address after the
+// hole may start another run. Each step skips a whole run (O(log n)) or a whole hole (O(1),
+// however large). Pool ranges exclude the fixed blocks, and per-/64 holes are at least 2^57
+// addresses apart, so a run between two holes would need 2^57 held addresses: in practice the
+// loop takes at most three steps.
 func (a *Allocator) lowestFree(r netipx.IPRange) (netip.Addr, bool) {
-	x := r.From()
-	if n := a.runs.floor(x); n != nil && !n.val.Less(x) {
-		x = n.val.Next()
+	for x := r.From(); ; {
+		x = nextUsable(x)
 		if !x.IsValid() || r.To().Less(x) {
 			return netip.Addr{}, false
 		}
+		n := a.runs.floor(x)
+		if n == nil || n.val.Less(x) {
+			return x, true
+		}
+		x = n.val.Next()
+		if !x.IsValid() {
+			return netip.Addr{}, false
+		}
 	}
-	return x, true
 }
 
 // Release removes the Service's hold on addr. The address becomes free once no Service holds it.
@@ -339,13 +390,15 @@ func (a *Allocator) Holders(addr netip.Addr) []Claim {
 
 // Usage reports how many addresses of the named pool are held, and the pool's size.
 type Usage struct {
-	// Used4 and Used6 count the held addresses inside the pool's ranges.
+	// Used4 and Used6 count the held addresses the pool contains (see Pool.Contains); held
+	// unusable addresses, which only Assign can create, are not counted.
 	Used4, Used6 uint64
 	// Size4 and Size6 are the pool's number of addresses; nil in the zero Usage.
 	Size4, Size6 *big.Int
 }
 
-// Free returns the number of addresses of family f not held by anyone (Size - Used).
+// Free returns the number of addresses of family f not held by anyone (Size - Used). It is never
+// negative.
 func (u Usage) Free(f Family) *big.Int {
 	size, used := u.Size4, u.Used4
 	if f == IPv6 {
@@ -357,7 +410,11 @@ func (u Usage) Free(f Family) *big.Int {
 		return new(big.Int)
 	}
 	free := new(big.Int).SetUint64(used)
-	return free.Sub(size, free)
+	if free.Sub(size, free).Sign() < 0 {
+		// Only a hand-made Usage can get here: counters never exceed Size.
+		return free.SetInt64(0)
+	}
+	return free
 }
 
 // Usage returns the usage of the named pool, or the zero Usage for an unknown pool. It takes O(1)
@@ -382,7 +439,7 @@ func (a *Allocator) indexKey(key string, addr netip.Addr) {
 	}
 	t := a.keys[key]
 	if t == nil {
-		t = &treap[struct{}]{seed: uint64(len(a.keys))}
+		t = &treap[struct{}]{}
 		a.keys[key] = t
 	}
 	if t.get(addr) == nil {
@@ -461,7 +518,9 @@ func (a *Allocator) removeHeld(x netip.Addr) {
 	}
 }
 
-// heldIn counts the held addresses in r, walking the runs that intersect it.
+// heldIn counts the held addresses in r that are not per-/64 holes (the pool's ranges exclude
+// the other unusable addresses), walking the runs that intersect it. This matches Pool.Contains,
+// which addHeld and removeHeld use.
 func (a *Allocator) heldIn(r netipx.IPRange) uint64 {
 	var total uint64
 	from, to := r.From(), r.To()
@@ -472,7 +531,9 @@ func (a *Allocator) heldIn(r netipx.IPRange) uint64 {
 		if to.Less(end) {
 			end = to
 		}
-		total += span(start, end)
+		// A run spans fewer than 2^64 addresses, so it meets at most two /64s and its hole
+		// count fits a uint64.
+		total += span(start, end) - subnetHoles(start, end).Uint64()
 	}
 	if n := a.runs.floor(from); n != nil && n.key.Less(from) && !n.val.Less(from) {
 		count(n.key, n.val)

@@ -71,6 +71,33 @@ func BenchmarkAllocateRelease(b *testing.B) {
 	}
 }
 
+// BenchmarkAllocateReleaseAdversarial measures one Allocate plus one Release when the run index
+// was built by holding every other address of a /16, assigned in the order that turned the old
+// fixed-priority treap into a list (ipam.AdversarialOrder). Each Allocate takes 10.0.0.2, merging
+// the two lowest runs, and Release splits them again: the deepest corner of such a list.
+func BenchmarkAllocateReleaseAdversarial(b *testing.B) {
+	a := ipam.NewAllocator()
+	a.SetPool(mustPool(b, "p", "10.0.0.0/16"))
+	const n = 1 << 15 // 10.0.0.1, 10.0.0.3, ..., 10.0.255.255; the last is broadcast, but Assign does not mind
+	names := serviceNames(n)
+	for _, k := range ipam.AdversarialOrder(n) {
+		x := netip.AddrFrom4([4]byte{10, 0, byte(k >> 7), byte(k<<1) | 1})
+		if err := a.Assign(x, ipam.Claim{Service: names[k]}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	c := ipam.Claim{Service: "bench/spare"}
+	b.ReportAllocs()
+	for b.Loop() {
+		addr, err := a.Allocate("p", ipam.IPv4, c)
+		if err != nil {
+			b.Fatal(err)
+		}
+		a.Release(addr, c.Service)
+	}
+	b.ReportMetric(float64(a.RunDepth()), "depth")
+}
+
 // BenchmarkAllocateFill measures filling an empty /8 with n allocations, reported per allocation.
 func BenchmarkAllocateFill(b *testing.B) {
 	for _, n := range []int{10_000, 100_000} {

@@ -3,6 +3,7 @@ package ipam_test
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 
 	"github.com/baremetal-dev/cloud-provider-baremetal/provider/ipam"
 )
@@ -85,4 +86,51 @@ func ExamplePoolExhaustedError() {
 	// pool "first-pool" is exhausted: 11 of 11 IPv4 addresses in use
 	// 11 11
 	// pool "first-pool" has no IPv6 addresses
+}
+
+func ExampleUnusable() {
+	for _, s := range []string{"192.0.2.1", "224.0.0.251", "169.254.1.1", "2001:db8::", "2001:db8::1", "fe80::1"} {
+		fmt.Printf("%-12s %q\n", s, ipam.Unusable(netip.MustParseAddr(s)))
+	}
+	_, err := ipam.NewPool("p", []string{"192.0.2.0/24", "224.0.0.0/24"})
+	fmt.Println(err)
+	// Output:
+	// 192.0.2.1    ""
+	// 224.0.0.251  "multicast"
+	// 169.254.1.1  "link-local"
+	// 2001:db8::   "subnet-router anycast"
+	// 2001:db8::1  ""
+	// fe80::1      "link-local"
+	// spec.addresses[1]: invalid address "224.0.0.0/24": every address in it is multicast (224.0.0.0/4); none can be a VIP
+}
+
+// A Service may draw from several pools: look for an address to share in all of them before
+// taking a free one from the first.
+func ExampleAllocator_Share() {
+	a := ipam.NewAllocator()
+	for name, cidr := range map[string]string{"first": "192.0.2.0/28", "second": "198.51.100.0/28"} {
+		pool, err := ipam.NewPool(name, []string{cidr})
+		if err != nil {
+			panic(err)
+		}
+		a.SetPool(pool)
+	}
+	dnsTCP := ipam.Claim{Service: "kube-system/dns-tcp", SharingKey: "dns", Ports: []ipam.Port{{Protocol: "TCP", Number: 53}}}
+	if _, err := a.Allocate("second", ipam.IPv4, dnsTCP); err != nil {
+		panic(err)
+	}
+
+	dnsUDP := ipam.Claim{Service: "kube-system/dns-udp", SharingKey: "dns", Ports: []ipam.Port{{Protocol: "UDP", Number: 53}}}
+	candidates := []string{"first", "second"}
+	addr, err := func() (netip.Addr, error) {
+		for _, pool := range candidates {
+			if addr, ok, err := a.Share(pool, ipam.IPv4, dnsUDP); err != nil || ok {
+				return addr, err
+			}
+		}
+		return a.Allocate(candidates[0], ipam.IPv4, dnsUDP)
+	}()
+	fmt.Println(addr, err)
+	// Output:
+	// 198.51.100.1 <nil>
 }

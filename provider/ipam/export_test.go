@@ -1,6 +1,7 @@
 package ipam
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -164,4 +165,52 @@ func checkTreap[V any](t *treap[V]) error {
 		return fmt.Errorf("size %d, counted %d", t.n, n)
 	}
 	return nil
+}
+
+// RunDepth returns the depth of the run index: the number of nodes on its longest root-to-leaf
+// path.
+func (a *Allocator) RunDepth() int { return a.runs.depth() }
+
+func (t *treap[V]) depth() int {
+	var walk func(n *tnode[V]) int
+	walk = func(n *tnode[V]) int {
+		if n == nil {
+			return 0
+		}
+		return 1 + max(walk(n.left), walk(n.right))
+	}
+	return walk(t.root)
+}
+
+// oldPriorities returns the first n priorities the treap drew before they were randomised: a
+// splitmix64 sequence from seed 0 (the run index's seed), the same in every process.
+func oldPriorities(n int) []uint64 {
+	out := make([]uint64, n)
+	var seed uint64
+	for i := range out {
+		seed += 0x9e3779b97f4a7c15
+		z := seed
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+		z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+		out[i] = z ^ (z >> 31)
+	}
+	return out
+}
+
+// AdversarialOrder returns the insertion order an attacker would have used against the old fixed
+// priorities: with keys k_0 < k_1 < ... < k_{n-1}, the i-th insertion is k_order[i]. Insertion i
+// received priority oldPriorities(n)[i], so giving it the key whose rank is that priority's rank
+// makes priorities rise with keys, and the treap (a max-heap on priority) a path of depth n.
+func AdversarialOrder(n int) []int {
+	prio := oldPriorities(n)
+	byPrio := make([]int, n)
+	for i := range byPrio {
+		byPrio[i] = i
+	}
+	slices.SortFunc(byPrio, func(i, j int) int { return cmp.Compare(prio[i], prio[j]) })
+	order := make([]int, n)
+	for rank, i := range byPrio {
+		order[i] = rank
+	}
+	return order
 }

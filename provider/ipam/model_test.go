@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"testing"
 
+	"go4.org/netipx"
+
 	"github.com/baremetal-dev/cloud-provider-baremetal/provider/ipam"
 )
 
@@ -20,20 +22,48 @@ import (
 type refAllocator struct {
 	pools   map[string]*ipam.Pool
 	holders map[netip.Addr][]ipam.Claim
+	// enumerated caches the usable addresses of each (immutable) pool ever seen.
+	enumerated map[*ipam.Pool]*refPool
 }
 
-// addresses enumerates the pool's addresses of family f, in order.
-func (r *refAllocator) addresses(p *ipam.Pool, f ipam.Family) []netip.Addr {
-	var out []netip.Addr
+type refPool struct {
+	addrs map[ipam.Family][]netip.Addr
+	set   map[netip.Addr]bool
+}
+
+func newRefAllocator() *refAllocator {
+	return &refAllocator{pools: map[string]*ipam.Pool{}, holders: map[netip.Addr][]ipam.Claim{},
+		enumerated: map[*ipam.Pool]*refPool{}}
+}
+
+// enumerate lists the pool's usable addresses the slow way: every address of its ranges that
+// Unusable does not reject.
+func (r *refAllocator) enumerate(p *ipam.Pool) *refPool {
+	if rp, ok := r.enumerated[p]; ok {
+		return rp
+	}
+	rp := &refPool{addrs: map[ipam.Family][]netip.Addr{}, set: map[netip.Addr]bool{}}
 	for _, rg := range p.Ranges() {
-		if ipam.FamilyOf(rg.From()) != f {
-			continue
-		}
 		for x := rg.From(); x.IsValid() && x.Compare(rg.To()) <= 0; x = x.Next() {
-			out = append(out, x)
+			if ipam.Unusable(x) == "" {
+				f := ipam.FamilyOf(x)
+				rp.addrs[f] = append(rp.addrs[f], x)
+				rp.set[x] = true
+			}
 		}
 	}
-	return out
+	r.enumerated[p] = rp
+	return rp
+}
+
+// addresses returns the pool's usable addresses of family f, in order.
+func (r *refAllocator) addresses(p *ipam.Pool, f ipam.Family) []netip.Addr {
+	return r.enumerate(p).addrs[f]
+}
+
+// contains is Pool.Contains the slow way.
+func (r *refAllocator) contains(p *ipam.Pool, at netip.Addr) bool {
+	return r.enumerate(p).set[at]
 }
 
 func (r *refAllocator) conflict(at netip.Addr, c ipam.Claim) error {
@@ -67,7 +97,7 @@ func (r *refAllocator) assign(at netip.Addr, c ipam.Claim) error {
 func (r *refAllocator) used(p *ipam.Pool, f ipam.Family) uint64 {
 	var n uint64
 	for at := range r.holders {
-		if ipam.FamilyOf(at) == f && p.Contains(at) {
+		if ipam.FamilyOf(at) == f && r.contains(p, at) {
 			n++
 		}
 	}
@@ -83,13 +113,8 @@ func (r *refAllocator) allocate(pool string, f ipam.Family, c ipam.Claim) (netip
 	if len(all) == 0 {
 		return netip.Addr{}, &ipam.NoAddressesError{Pool: pool, Family: f}
 	}
-	if c.SharingKey != "" {
-		for _, at := range all {
-			hs := r.holders[at]
-			if len(hs) > 0 && hs[0].SharingKey == c.SharingKey && r.conflict(at, c) == nil {
-				return at, r.assign(at, c)
-			}
-		}
+	if at, ok := r.sharable(all, c); ok {
+		return at, r.assign(at, c)
 	}
 	for _, at := range all {
 		if len(r.holders[at]) == 0 {
@@ -97,6 +122,32 @@ func (r *refAllocator) allocate(pool string, f ipam.Family, c ipam.Claim) (netip
 		}
 	}
 	return netip.Addr{}, &ipam.PoolExhaustedError{Pool: pool, Family: f, Used: r.used(p, f), Size: p.Size(f)}
+}
+
+// sharable returns the first of the addresses held under c's sharing key that c may share.
+func (r *refAllocator) sharable(all []netip.Addr, c ipam.Claim) (netip.Addr, bool) {
+	if c.SharingKey == "" {
+		return netip.Addr{}, false
+	}
+	for _, at := range all {
+		hs := r.holders[at]
+		if len(hs) > 0 && hs[0].SharingKey == c.SharingKey && r.conflict(at, c) == nil {
+			return at, true
+		}
+	}
+	return netip.Addr{}, false
+}
+
+func (r *refAllocator) share(pool string, f ipam.Family, c ipam.Claim) (netip.Addr, bool, error) {
+	p, ok := r.pools[pool]
+	if !ok {
+		return netip.Addr{}, false, &ipam.PoolNotFoundError{Pool: pool}
+	}
+	at, ok := r.sharable(r.addresses(p, f), c)
+	if !ok {
+		return netip.Addr{}, false, nil
+	}
+	return at, true, r.assign(at, c)
 }
 
 func (r *refAllocator) release(at netip.Addr, service string) {
@@ -137,10 +188,20 @@ func sameError(got, want error) bool {
 	return reflect.DeepEqual(got, want) && got.Error() == want.Error()
 }
 
+// modelPools lists each pool's alternative definitions. p4 and some others cross holes: a /64
+// boundary (interface ID 0), the RFC 2526 block, ::ffff:0:0/96 and multicast. 2001:db8:: is
+// the subnet-router anycast address of 2001:db8::/64, so most IPv6 pools have a hole anyway.
 var modelPools = map[string][][]string{
-	"p1": {{"10.0.0.0/29"}, {"10.0.0.4-10.0.0.12"}, {"10.0.0.0/29", "2001:db8::/126"}},
-	"p2": {{"10.0.0.5-10.0.0.9", "2001:db8::2-2001:db8::6"}, {"10.0.0.12-10.0.0.14", "10.0.0.1"}, {"10.0.0.3"}},
-	"p3": {{"2001:db8::/125"}, {"2001:db8::4", "2001:db8::8-2001:db8::9"}, {}},
+	"p1": {{"10.0.0.0/29"}, {"10.0.0.4-10.0.0.12"}, {"10.0.0.0/29", "2001:db8::/126"},
+		{"223.255.255.250-224.0.0.3", "10.0.0.0/30"}},
+	"p2": {{"10.0.0.5-10.0.0.9", "2001:db8::2-2001:db8::6"}, {"10.0.0.12-10.0.0.14", "10.0.0.1"}, {"10.0.0.3"},
+		{"::fffe:ffff:ffff-::1:0:0:5", "10.0.0.5-10.0.0.9"}},
+	"p3": {{"2001:db8::/125"}, {"2001:db8::4", "2001:db8::8-2001:db8::9"}, {},
+		{"2001:db8::fdff:ffff:ffff:ff7c-2001:db8::fe00:0:0:3"}},
+	"p4": {{"2001:db8::ffff:ffff:ffff:fffa-2001:db8:0:1::5"},
+		{"2001:db8::ffff:ffff:ffff:ff00-2001:db8:0:1::ff"},
+		{"2001:db8::ffff:ffff:ffff:fffd-2001:db8:0:1::2", "223.255.255.254-224.0.0.1"},
+		{"::fffe:ffff:ffff-::1:0:0:5", "2001:db8::fdff:ffff:ffff:ff7e-2001:db8::fe00:0:0:1", "223.255.255.250-224.0.0.3"}},
 }
 
 func TestModel(t *testing.T) {
@@ -152,7 +213,7 @@ func TestModel(t *testing.T) {
 func runModel(t *testing.T, seed uint64, steps int) {
 	rng := rand.New(rand.NewPCG(seed, seed*7919))
 	a := ipam.NewAllocator()
-	ref := &refAllocator{pools: map[string]*ipam.Pool{}, holders: map[netip.Addr][]ipam.Claim{}}
+	ref := newRefAllocator()
 
 	var universe []netip.Addr
 	for i := 0; i <= 16; i++ {
@@ -160,13 +221,27 @@ func runModel(t *testing.T, seed uint64, steps int) {
 		universe = append(universe, netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(i)}))
 	}
 	universe = append(universe, netip.MustParseAddr("172.16.0.1"), netip.MustParseAddr("fd00::1"))
+	// Around the holes of modelPools, holes included: Assign may hold them, pools never count them.
+	for _, r := range []string{"2001:db8::ffff:ffff:ffff:fff8-2001:db8:0:1::7", "2001:db8::ffff:ffff:ffff:ff00-2001:db8::ffff:ffff:ffff:ff01",
+		"2001:db8:0:1::fe-2001:db8:0:1::ff", "2001:db8::fdff:ffff:ffff:ff7c-2001:db8::fdff:ffff:ffff:ff81",
+		"2001:db8::fdff:ffff:ffff:fffe-2001:db8::fe00:0:0:3", "::fffe:ffff:fffe-::fffe:ffff:ffff", "::1:0:0:0-::1:0:0:6",
+		"223.255.255.249-224.0.0.4"} {
+		rg, err := ipam.ParseAddresses(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for x := rg.From(); !rg.To().Less(x); x = x.Next() {
+			universe = append(universe, x)
+		}
+	}
 	slices.SortFunc(universe, netip.Addr.Compare)
 
 	var services []string
 	for i := 0; i < 10; i++ {
 		services = append(services, "ns/svc"+strconv.Itoa(i))
 	}
-	poolNames := []string{"p1", "p2", "p3", "p4-never"}
+	poolNames := []string{"p1", "p2", "p3", "p4", "p5-never"}
+	const realPools = 4
 	allPorts := []ipam.Port{tcp80, tcp443, tcp53, udp53}
 	randomClaim := func() ipam.Claim {
 		c := ipam.Claim{Service: services[rng.IntN(len(services))]}
@@ -197,16 +272,16 @@ func runModel(t *testing.T, seed uint64, steps int) {
 		return ipam.IPv6
 	}
 
-	for _, name := range poolNames[:3] {
+	for _, name := range poolNames[:realPools] {
 		p := mustPool(t, name, modelPools[name][0]...)
 		a.SetPool(p)
 		ref.pools[name] = p
 	}
 	pickPool := func() string {
 		if rng.IntN(20) == 0 {
-			return "p4-never"
+			return "p5-never"
 		}
-		return poolNames[rng.IntN(3)]
+		return poolNames[rng.IntN(realPools)]
 	}
 
 	counts := map[string]int{}
@@ -214,7 +289,7 @@ func runModel(t *testing.T, seed uint64, steps int) {
 		var op string
 		switch k := rng.IntN(100); {
 		case k < 6:
-			name := poolNames[rng.IntN(3)]
+			name := poolNames[rng.IntN(realPools)]
 			defs := modelPools[name]
 			p := mustPool(t, name, defs[rng.IntN(len(defs))]...)
 			a.SetPool(p)
@@ -242,8 +317,23 @@ func runModel(t *testing.T, seed uint64, steps int) {
 			}
 			if err == nil {
 				counts["allocate ok"]++
+				if prev := got.Prev(); ipam.Unusable(prev) != "" && slices.ContainsFunc(ref.pools[pool].Ranges(),
+					func(r netipx.IPRange) bool { return r.Contains(prev) }) {
+					counts["allocate just after a hole"]++
+				}
 			} else {
 				counts[fmt.Sprintf("allocate %T", err)]++
+			}
+		case k < 55:
+			pool, f, c := pickPool(), randomFamily(), randomClaim()
+			got, ok, err := a.Share(pool, f, c)
+			want, wantOK, wantErr := ref.share(pool, f, c)
+			op = fmt.Sprintf("Share(%s, %v, %+v) = %v, %v, %v", pool, f, c, got, ok, err)
+			if got != want || ok != wantOK || !sameError(err, wantErr) {
+				t.Fatalf("step %d: %s; want %v, %v, %v", step, op, want, wantOK, wantErr)
+			}
+			if ok {
+				counts["share ok"]++
 			}
 		case k < 70:
 			at, c := universe[rng.IntN(len(universe))], randomClaim()
@@ -286,10 +376,17 @@ func runModel(t *testing.T, seed uint64, steps int) {
 			}
 		}
 		counts["held addresses max"] = max(counts["held addresses max"], len(ref.holders))
+		for at := range ref.holders {
+			if ipam.Unusable(at) != "" {
+				counts["steps with a held hole"]++
+				break
+			}
+		}
 		compareModel(t, step, op, a, ref, universe, services, poolNames)
 	}
 	t.Logf("seed %d: %v", seed, counts)
-	for _, k := range []string{"allocate ok", "assign ok", "assign conflict", "allocate shared",
+	for _, k := range []string{"allocate ok", "assign ok", "assign conflict", "allocate shared", "share ok",
+		"allocate just after a hole", "steps with a held hole",
 		"allocate *ipam.PoolExhaustedError", "allocate *ipam.NoAddressesError", "allocate *ipam.PoolNotFoundError"} {
 		if counts[k] == 0 {
 			t.Errorf("model never exercised %q", k)
@@ -326,7 +423,7 @@ func compareModel(t *testing.T, step int, op string, a *ipam.Allocator, ref *ref
 		}
 		var wantPools []string
 		for _, name := range poolNames {
-			if p, ok := ref.pools[name]; ok && p.Contains(at) {
+			if p, ok := ref.pools[name]; ok && ref.contains(p, at) {
 				wantPools = append(wantPools, name)
 			}
 		}

@@ -22,7 +22,9 @@ func (e *ParseError) Error() string {
 }
 
 // ParseAddresses parses one entry of an IPPool's spec.addresses and returns the inclusive range of
-// usable addresses it denotes.
+// addresses it denotes. The range may include unusable addresses (see Unusable), such as
+// 2001:db8:: in "2001:db8::/120" or all of "224.0.0.0/24": NewPool leaves them out, and rejects
+// an entry without a single usable address.
 //
 // Accepted forms, with optional surrounding white space:
 //

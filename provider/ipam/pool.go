@@ -9,22 +9,28 @@ import (
 	"go4.org/netipx"
 )
 
-// Pool is an immutable, named set of addresses. Both families may be present. A Pool is safe for
-// concurrent use.
+// Pool is an immutable, named set of usable addresses (see Unusable). Both families may be
+// present. A Pool is safe for concurrent use.
 type Pool struct {
 	name string
 	// ranges is sorted, disjoint and non-adjacent (as produced by netipx.IPSet); all IPv4 ranges
-	// come first, so ranges[:n4] are IPv4 and ranges[n4:] IPv6.
+	// come first, so ranges[:n4] are IPv4 and ranges[n4:] IPv6. They exclude the fixed unusable
+	// blocks and begin and end on usable addresses, but may span per-/64 IPv6 holes, which
+	// Contains, Size and the Allocator skip arithmetically.
 	ranges []netipx.IPRange
 	n4     int
 	size4  *big.Int
 	size6  *big.Int
 }
 
-// NewPool parses every entry of addresses (see ParseAddresses) and merges them into one Pool.
-// Overlapping or adjacent entries are merged, not an error. On the first entry that does not
-// parse it returns an error naming its index, `spec.addresses[2]: invalid address "x": ...`,
-// that wraps the *ParseError (use errors.As). An empty list gives a Pool with no addresses.
+// NewPool parses every entry of addresses (see ParseAddresses) and merges them into one Pool of
+// the entries' usable addresses: the unusable ones (see Unusable) are silently left out, so
+// "0.0.0.0/0" or "::/0" are valid pools. Overlapping or adjacent entries are merged, not an error.
+//
+// On the first entry that does not parse, or that holds no usable address at all (such as
+// "224.0.0.0/24", "255.255.255.255", "fe80::/64" or "2001:db8:0:1::", a subnet-router anycast
+// address), it returns an error naming its index, `spec.addresses[2]: invalid address "x": ...`,
+// that wraps a *ParseError (use errors.As). An empty list gives a Pool with no addresses.
 func NewPool(name string, addresses []string) (*Pool, error) {
 	var b netipx.IPSetBuilder
 	for i, s := range addresses {
@@ -32,20 +38,36 @@ func NewPool(name string, addresses []string) (*Pool, error) {
 		if err != nil {
 			return nil, fmt.Errorf("spec.addresses[%d]: %w", i, err)
 		}
+		if reason := noUsable(r.From(), r.To()); reason != "" {
+			return nil, fmt.Errorf("spec.addresses[%d]: %w", i, &ParseError{Input: s, Reason: reason})
+		}
 		b.AddRange(r)
+	}
+	for _, fb := range fixedBlocks {
+		b.RemovePrefix(fb.prefix)
 	}
 	set, err := b.IPSet()
 	if err != nil {
 		// Unreachable: ParseAddresses only returns valid ranges.
 		return nil, fmt.Errorf("pool %q: %w", name, err)
 	}
-	p := &Pool{name: name, ranges: set.Ranges(), size4: new(big.Int), size6: new(big.Int)}
-	for _, r := range p.ranges {
-		if r.From().Is4() {
+	p := &Pool{name: name, size4: new(big.Int), size6: new(big.Int)}
+	for _, r := range set.Ranges() {
+		// Trimming to usable ends keeps Ranges honest at its edges and lets Overlap return
+		// usable ends; a range of nothing but per-/64 holes disappears.
+		from, to := nextUsable(r.From()), prevUsable(r.To())
+		if !from.IsValid() || !to.IsValid() || to.Less(from) {
+			continue
+		}
+		r = netipx.IPRangeFrom(from, to)
+		p.ranges = append(p.ranges, r)
+		n := rangeSize(r)
+		n.Sub(n, subnetHoles(from, to))
+		if from.Is4() {
 			p.n4++
-			p.size4.Add(p.size4, rangeSize(r))
+			p.size4.Add(p.size4, n)
 		} else {
-			p.size6.Add(p.size6, rangeSize(r))
+			p.size6.Add(p.size6, n)
 		}
 	}
 	return p, nil
@@ -68,7 +90,9 @@ func (p *Pool) Name() string {
 }
 
 // Ranges returns the pool's addresses as sorted, disjoint, non-adjacent ranges, IPv4 first.
-// The slice is a copy.
+// The fixed unusable blocks (UnusableBlocks) are cut out and every range begins and ends on a
+// usable address, but an IPv6 range may still span per-/64 holes (see Unusable), which the pool
+// does not contain. The slice is a copy.
 func (p *Pool) Ranges() []netipx.IPRange {
 	if p == nil {
 		return nil
@@ -88,18 +112,19 @@ func (p *Pool) familyRanges(f Family) []netipx.IPRange {
 	}
 }
 
-// Contains reports whether a is one of the pool's addresses. It takes O(log r) time for r ranges.
-// Addresses with a zone are never contained.
+// Contains reports whether a is one of the pool's addresses; it is false for every unusable
+// address (see Unusable). It takes O(log r) time for r ranges. Addresses with a zone are never
+// contained.
 func (p *Pool) Contains(a netip.Addr) bool {
 	if p == nil || !a.IsValid() || a.Zone() != "" {
 		return false
 	}
 	i := sort.Search(len(p.ranges), func(i int) bool { return p.ranges[i].To().Compare(a) >= 0 })
-	return i < len(p.ranges) && p.ranges[i].From().Compare(a) <= 0
+	return i < len(p.ranges) && p.ranges[i].From().Compare(a) <= 0 && !subnetHole(a)
 }
 
-// Size returns the number of addresses of family f in the pool (a /64 is 2^64). The result is a
-// fresh big.Int the caller may modify.
+// Size returns the number of addresses of family f in the pool, counting only usable ones (a /64
+// is 2^64 - 129, an IPv4 /24 254). The result is a fresh big.Int the caller may modify.
 func (p *Pool) Size(f Family) *big.Int {
 	if p == nil {
 		return new(big.Int)
@@ -114,8 +139,9 @@ func (p *Pool) Size(f Family) *big.Int {
 	}
 }
 
-// Overlap returns the lowest range of addresses that both p and q contain, if any. It takes time
-// linear in the number of ranges of both pools.
+// Overlap returns the lowest range of addresses that both p and q contain, if any. Both ends of
+// the result are usable addresses of both pools (the range may span per-/64 IPv6 holes, as
+// Ranges do). It takes time linear in the number of ranges of both pools.
 func (p *Pool) Overlap(q *Pool) (netipx.IPRange, bool) {
 	if p == nil || q == nil {
 		return netipx.IPRange{}, false

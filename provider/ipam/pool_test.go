@@ -23,6 +23,27 @@ func rangesString(rr []netipx.IPRange) string {
 
 func bigPow2(n uint) *big.Int { return new(big.Int).Lsh(big.NewInt(1), n) }
 
+// slash64Size returns the number of usable addresses in n /64s: all but interface ID 0 and the
+// 128 RFC 2526 interface IDs.
+func slash64Size(n int64) *big.Int {
+	one := new(big.Int).Sub(bigPow2(64), big.NewInt(129))
+	return one.Mul(one, big.NewInt(n))
+}
+
+// everythingSize6 returns the number of usable IPv6 addresses: all but the fixed blocks and the
+// 129 holes of every /64 outside them. The /64s of fe80::/10 and ff00::/8 lie entirely inside
+// fixed blocks; ::/64 keeps its RFC 2526 holes, but its interface ID 0 is :: (a fixed block).
+func everythingSize6() *big.Int {
+	n := bigPow2(128)
+	for _, fixed := range []*big.Int{big.NewInt(1), big.NewInt(1), bigPow2(32), bigPow2(118), bigPow2(120)} {
+		n.Sub(n, fixed)
+	}
+	slash64s := new(big.Int).Sub(bigPow2(64), bigPow2(54))
+	slash64s.Sub(slash64s, bigPow2(56))
+	n.Sub(n, slash64s.Mul(slash64s, big.NewInt(129)))
+	return n.Add(n, big.NewInt(1))
+}
+
 func TestNewPool(t *testing.T) {
 	for _, tc := range []struct {
 		name         string
@@ -37,14 +58,30 @@ func TestNewPool(t *testing.T) {
 			"192.168.1.1-192.168.2.10", big.NewInt(266), big.NewInt(0)},
 		{"duplicates", []string{"10.0.0.1", "10.0.0.1", "10.0.0.1-10.0.0.1"}, "10.0.0.1-10.0.0.1", big.NewInt(1), big.NewInt(0)},
 		{"adjacent merged", []string{"10.0.0.1-10.0.0.5", "10.0.0.6-10.0.0.9"}, "10.0.0.1-10.0.0.9", big.NewInt(9), big.NewInt(0)},
+		// 2001:db8:: is the subnet-router anycast address of 2001:db8::/64.
 		{"sorted", []string{"10.0.0.20", "2001:db8::/120", "10.0.0.1-10.0.0.2"},
-			"10.0.0.1-10.0.0.2 10.0.0.20-10.0.0.20 2001:db8::-2001:db8::ff", big.NewInt(3), big.NewInt(256)},
-		{"slash64", []string{"2001:db8::/64"}, "2001:db8::-2001:db8::ffff:ffff:ffff:ffff", big.NewInt(0), bigPow2(64)},
+			"10.0.0.1-10.0.0.2 10.0.0.20-10.0.0.20 2001:db8::1-2001:db8::ff", big.NewInt(3), big.NewInt(255)},
+		{"slash64", []string{"2001:db8::/64"}, "2001:db8::1-2001:db8::ffff:ffff:ffff:ffff", big.NewInt(0), slash64Size(1)},
 		{"two slash64", []string{"2001:db8::/64", "2001:db8:0:1::/64", "2001:db8:0:5::/64"},
-			"2001:db8::-2001:db8:0:1:ffff:ffff:ffff:ffff 2001:db8:0:5::-2001:db8:0:5:ffff:ffff:ffff:ffff",
-			big.NewInt(0), new(big.Int).Mul(big.NewInt(3), bigPow2(64))},
-		{"everything", []string{"::/0", "0.0.0.0/0"}, "0.0.0.1-255.255.255.254 ::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
-			big.NewInt(1<<32 - 2), bigPow2(128)},
+			"2001:db8::1-2001:db8:0:1:ffff:ffff:ffff:ffff 2001:db8:0:5::1-2001:db8:0:5:ffff:ffff:ffff:ffff",
+			big.NewInt(0), slash64Size(3)},
+		{"slash32", []string{"2001:db8::/32"}, "2001:db8::1-2001:db8:ffff:ffff:ffff:ffff:ffff:ffff",
+			big.NewInt(0), slash64Size(1 << 32)},
+		{"everything", []string{"::/0", "0.0.0.0/0"},
+			"1.0.0.0-126.255.255.255 128.0.0.0-169.253.255.255 169.255.0.0-223.255.255.255 240.0.0.0-255.255.255.254 " +
+				"::2-::fffe:ffff:ffff ::1:0:0:0-fe7f:ffff:ffff:ffff:ffff:ffff:ffff:ffff fec0::1-feff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+			big.NewInt(1<<32 - 1<<24 - 1<<24 - 1<<16 - 1<<28 - 1), everythingSize6()},
+		{"multicast skipped", []string{"223.255.255.250-224.0.0.3"}, "223.255.255.250-223.255.255.255", big.NewInt(6), big.NewInt(0)},
+		{"IPv4-mapped skipped", []string{"::fffe:ffff:ffff-::1:0:0:5"}, "::fffe:ffff:ffff-::fffe:ffff:ffff ::1:0:0:0-::1:0:0:5",
+			big.NewInt(0), big.NewInt(7)},
+		{"across a /64", []string{"2001:db8::ffff:ffff:ffff:ff00-2001:db8:0:1::ff"},
+			"2001:db8::ffff:ffff:ffff:ff00-2001:db8:0:1::ff", big.NewInt(0), big.NewInt(256 + 255)},
+		{"across RFC 2526", []string{"2001:db8::fdff:ffff:ffff:ff7e-2001:db8::fe00:0:0:1"},
+			"2001:db8::fdff:ffff:ffff:ff7e-2001:db8::fe00:0:0:1", big.NewInt(0), big.NewInt(4)},
+		{"holes at both ends trimmed", []string{"2001:db8::fdff:ffff:ffff:ff80-2001:db8:0:1::"},
+			"2001:db8:0:0:fe00::-2001:db8::ffff:ffff:ffff:ffff", big.NewInt(0), bigPow2(57)},
+		{"a piece of only holes dropped", []string{"fe7f:ffff:ffff:ffff:ffff:ffff:ffff:ffff-fec0::"},
+			"fe7f:ffff:ffff:ffff:ffff:ffff:ffff:ffff-fe7f:ffff:ffff:ffff:ffff:ffff:ffff:ffff", big.NewInt(0), big.NewInt(1)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p, err := ipam.NewPool(tc.name, tc.addresses)
@@ -88,6 +125,23 @@ func TestNewPoolErrors(t *testing.T) {
 		{[]string{"192.168.1.5/24"}, `spec.addresses[0]: invalid address "192.168.1.5/24": 192.168.1.5/24 has host bits set; did you mean 192.168.1.0/24?`},
 		{[]string{"10.0.0.1", ""}, `spec.addresses[1]: invalid address "": empty; expected an address (192.168.1.5), a CIDR (192.168.1.0/24) or a range (192.168.1.10-192.168.1.20)`},
 		{[]string{"10.0.0.1", "bad", "worse"}, `spec.addresses[1]: invalid address "bad": not an IP address, CIDR (192.168.1.0/24) or range (192.168.1.10-192.168.1.20)`},
+		// Entries without a single usable address.
+		{[]string{"10.0.0.1", "10.0.0.2", "224.0.0.0/24"}, `spec.addresses[2]: invalid address "224.0.0.0/24": every address in it is multicast (224.0.0.0/4); none can be a VIP`},
+		{[]string{"0.0.0.0"}, `spec.addresses[0]: invalid address "0.0.0.0": 0.0.0.0 is unspecified (0.0.0.0); it cannot be a VIP`},
+		{[]string{"0.0.0.0/31"}, `spec.addresses[0]: invalid address "0.0.0.0/31": every address in it is unspecified (0.0.0.0) or this-network (0.0.0.0/8); none can be a VIP`},
+		{[]string{"0.1.2.3"}, `spec.addresses[0]: invalid address "0.1.2.3": 0.1.2.3 is this-network (0.0.0.0/8); it cannot be a VIP`},
+		{[]string{"255.255.255.255"}, `spec.addresses[0]: invalid address "255.255.255.255": 255.255.255.255 is broadcast (255.255.255.255); it cannot be a VIP`},
+		{[]string{"127.0.0.1"}, `spec.addresses[0]: invalid address "127.0.0.1": 127.0.0.1 is loopback (127.0.0.0/8); it cannot be a VIP`},
+		{[]string{"169.254.0.0/16"}, `spec.addresses[0]: invalid address "169.254.0.0/16": every address in it is link-local (169.254.0.0/16); none can be a VIP`},
+		{[]string{"::"}, `spec.addresses[0]: invalid address "::": :: is unspecified (::); it cannot be a VIP`},
+		{[]string{"::/127"}, `spec.addresses[0]: invalid address "::/127": every address in it is unspecified (::) or loopback (::1); none can be a VIP`},
+		{[]string{"fe80::/64"}, `spec.addresses[0]: invalid address "fe80::/64": every address in it is link-local (fe80::/10); none can be a VIP`},
+		{[]string{"ff02::1"}, `spec.addresses[0]: invalid address "ff02::1": ff02::1 is multicast (ff00::/8); it cannot be a VIP`},
+		{[]string{"2001:db8:0:1::"}, `spec.addresses[0]: invalid address "2001:db8:0:1::": 2001:db8:0:1:: is subnet-router anycast (interface ID 0 of a /64, RFC 4291); it cannot be a VIP`},
+		{[]string{"2001:db8::fdff:ffff:ffff:ff80/121"}, `spec.addresses[0]: invalid address "2001:db8::fdff:ffff:ffff:ff80/121": every address in it is reserved subnet anycast (interface IDs fdff:ffff:ffff:ff80 to fdff:ffff:ffff:ffff of a /64, RFC 2526); none can be a VIP`},
+		{[]string{"fe80::-fec0::"}, `spec.addresses[0]: invalid address "fe80::-fec0::": every address in it is link-local (fe80::/10) or subnet-router anycast (interface ID 0 of a /64, RFC 4291); none can be a VIP`},
+		// The IPv4-mapped block cannot be written as an IPv6 range: both ends would be mapped.
+		{[]string{"::ffff:0:0/96"}, `spec.addresses[0]: invalid address "::ffff:0:0/96": IPv4-mapped IPv6 address ::ffff:0.0.0.0 is not allowed; write the IPv4 address 0.0.0.0 instead`},
 	} {
 		p, err := ipam.NewPool("p", tc.addresses)
 		if err == nil {
@@ -108,15 +162,15 @@ func TestNewPoolErrors(t *testing.T) {
 }
 
 func TestPoolContains(t *testing.T) {
-	p := mustPool(t, "p", "10.0.0.0/29", "10.0.1.5-10.0.1.9", "2001:db8::/126", "255.255.255.255")
+	p := mustPool(t, "p", "10.0.0.0/29", "10.0.1.5-10.0.1.9", "2001:db8::/126", "255.255.255.254/31")
 	for _, tc := range []struct {
 		addr string
 		want bool
 	}{
 		{"10.0.0.0", false}, {"10.0.0.1", true}, {"10.0.0.6", true}, {"10.0.0.7", false},
 		{"10.0.1.4", false}, {"10.0.1.5", true}, {"10.0.1.9", true}, {"10.0.1.10", false},
-		{"9.255.255.255", false}, {"255.255.255.255", true}, {"0.0.0.0", false},
-		{"2001:db8::", true}, {"2001:db8::3", true}, {"2001:db8::4", false}, {"::", false},
+		{"9.255.255.255", false}, {"255.255.255.254", true}, {"255.255.255.255", false}, {"0.0.0.0", false},
+		{"2001:db8::", false}, {"2001:db8::1", true}, {"2001:db8::3", true}, {"2001:db8::4", false}, {"::", false},
 		{"::ffff:10.0.0.1", false}, {"fe80::1%eth0", false},
 	} {
 		if got := p.Contains(netip.MustParseAddr(tc.addr)); got != tc.want {
@@ -141,6 +195,11 @@ func TestPoolOverlap(t *testing.T) {
 		{[]string{"10.0.0.1", "2001:db8::/120"}, []string{"2001:db8::80-2001:db8::1:0"}, "2001:db8::80-2001:db8::ff"},
 		{[]string{"10.0.0.1"}, []string{"2001:db8::/120"}, ""},
 		{nil, []string{"10.0.0.1"}, ""},
+		// Only usable overlap counts: ends are never holes, and overlapping holes are no overlap.
+		{[]string{"2001:db8::/120"}, []string{"2001:db8::-2001:db8::5"}, "2001:db8::1-2001:db8::5"},
+		{[]string{"2001:db8::fdff:ffff:ffff:ff70-2001:db8::fdff:ffff:ffff:ff90"},
+			[]string{"2001:db8::fdff:ffff:ffff:ff85-2001:db8::fe00:0:0:1"}, ""},
+		{[]string{"0.0.0.0/0"}, []string{"223.255.255.0-224.0.0.10"}, "223.255.255.0-223.255.255.255"},
 	} {
 		a, b := mustPool(t, "a", tc.a...), mustPool(t, "b", tc.b...)
 		r, ok := a.Overlap(b)

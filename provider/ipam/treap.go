@@ -1,14 +1,20 @@
 package ipam
 
-import "net/netip"
+import (
+	"math/rand/v2"
+	"net/netip"
+)
 
 // treap is an ordered map from netip.Addr (ordered by netip.Addr.Compare, so IPv4 before IPv6) to
-// V. Every operation takes expected O(log n) time. Priorities come from a deterministic
-// splitmix64 sequence, so behaviour is reproducible.
+// V. Every operation takes expected O(log n) time, whatever the order of insertions, as long as
+// that order cannot depend on the priorities. They therefore come from math/rand/v2's global
+// source, seeded unpredictably in every process: with a fixed sequence, whoever chooses the
+// addresses (Services requesting IPs, state restored at start-up) could order them so that
+// priorities rise with keys and turn the treap into a list. The global source is safe for
+// concurrent use, although the treap itself is not.
 type treap[V any] struct {
 	root *tnode[V]
 	n    int
-	seed uint64
 }
 
 type tnode[V any] struct {
@@ -19,14 +25,6 @@ type tnode[V any] struct {
 }
 
 func (t *treap[V]) len() int { return t.n }
-
-func (t *treap[V]) nextPrio() uint64 {
-	t.seed += 0x9e3779b97f4a7c15
-	z := t.seed
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
-	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
-	return z ^ (z >> 31)
-}
 
 // get returns the node with key k, or nil.
 func (t *treap[V]) get(k netip.Addr) *tnode[V] {
@@ -64,7 +62,7 @@ func (t *treap[V]) floor(k netip.Addr) *tnode[V] {
 
 // insert adds k with value v; k must not be present.
 func (t *treap[V]) insert(k netip.Addr, v V) {
-	t.root = tinsert(t.root, &tnode[V]{key: k, val: v, prio: t.nextPrio()})
+	t.root = tinsert(t.root, &tnode[V]{key: k, val: v, prio: rand.Uint64()})
 	t.n++
 }
 

@@ -83,3 +83,77 @@ func TestSpan(t *testing.T) {
 		}
 	}
 }
+
+// TestTreapDepth checks the O(log n) bound on depth, not just order, for insertion orders an
+// attacker could choose: sorted both ways, and the order that made the old fixed priority
+// sequence build a list. A random BST of 20,000 keys is about 2 ln n = 20 deep on average and
+// rarely beyond 4.3 ln n = 43.
+func TestTreapDepth(t *testing.T) {
+	const n, maxDepth = 20_000, 60
+	keys := make([]netip.Addr, n)
+	for i := range keys {
+		keys[i] = netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+	}
+	adversarial := AdversarialOrder(n)
+
+	// The adversarial order is what it claims: with the old priorities, it builds a list. (On
+	// fewer keys: building a list takes quadratic time.)
+	const small = 2000
+	var old treap[struct{}]
+	prio := oldPriorities(small)
+	for i, k := range AdversarialOrder(small) {
+		old.root = tinsert(old.root, &tnode[struct{}]{key: keys[k], prio: prio[i]})
+		old.n++
+	}
+	if err := checkTreap(&old); err != nil {
+		t.Fatal(err)
+	}
+	if d := old.depth(); d != small {
+		t.Fatalf("old priorities in adversarial order: depth %d, want %d", d, small)
+	}
+
+	for name, order := range map[string]func(i int) int{
+		"ascending":   func(i int) int { return i },
+		"descending":  func(i int) int { return n - 1 - i },
+		"adversarial": func(i int) int { return adversarial[i] },
+	} {
+		var tr treap[struct{}]
+		for i := 0; i < n; i++ {
+			tr.insert(keys[order(i)], struct{}{})
+		}
+		if err := checkTreap(&tr); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		d := tr.depth()
+		t.Logf("%s: depth %d", name, d)
+		if d > maxDepth {
+			t.Errorf("%s: depth %d after %d insertions, want <= %d", name, d, n, maxDepth)
+		}
+		// Deleting every other key keeps it balanced.
+		for i := 0; i < n; i += 2 {
+			tr.delete(keys[order(i)])
+		}
+		if d := tr.depth(); d > maxDepth {
+			t.Errorf("%s: depth %d after deletions, want <= %d", name, d, maxDepth)
+		}
+	}
+}
+
+// TestRunIndexDepthAdversarial drives the attack through the Allocator: Services holding every
+// other address, assigned in the adversarial order, each add one run to the run index.
+func TestRunIndexDepthAdversarial(t *testing.T) {
+	const n, maxDepth = 20_000, 60
+	a := NewAllocator()
+	for _, k := range AdversarialOrder(n) {
+		x := netip.AddrFrom4([4]byte{10, byte(k >> 15), byte(k >> 7), byte(k<<1) | 1})
+		if err := a.Assign(x, Claim{Service: "ns/" + x.String()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := a.RunCount(); got != n {
+		t.Fatalf("%d runs, want %d", got, n)
+	}
+	if d := a.RunDepth(); d > maxDepth {
+		t.Fatalf("run index depth %d, want <= %d", d, maxDepth)
+	}
+}

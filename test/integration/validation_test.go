@@ -1,12 +1,15 @@
 package integration
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
+	"go4.org/netipx"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/baremetal-dev/cloud-provider-baremetal/api/v1alpha1"
+	"github.com/baremetal-dev/cloud-provider-baremetal/provider/ipam"
 )
 
 // TestIPPoolSchemaValidation checks that the API server itself (OpenAPI + CEL in the CRD)
@@ -37,6 +40,41 @@ func TestIPPoolSchemaValidation(t *testing.T) {
 		{"reversed v6", []string{"2001:db8:5::1:0-2001:db8:5::10"}, `range "2001:db8:5::1:0-2001:db8:5::10" ends below its start`},
 		{"mixed family range", []string{"198.18.5.1-2001:db8::1"}, `range "198.18.5.1-2001:db8::1" mixes IPv4 and IPv6`},
 		{"three dashes", []string{"198.18.5.1-198.18.5.2-198.18.5.3"}, `is not an IP address, a CIDR`},
+		// Entries only partly unusable stay: the allocator skips the unusable addresses in them.
+		{"everything v4", []string{"0.0.0.0/0"}, ""},
+		{"everything v6", []string{"::/0"}, ""},
+		{"private v4", []string{"10.0.0.0/8"}, ""},
+		{"range into multicast", []string{"223.255.255.250-224.0.0.3"}, ""},
+		{"range into loopback", []string{"126.255.255.255-127.0.0.1"}, ""},
+		{"cidr over link-local v6", []string{"fe80::/9"}, ""},
+		{"documentation v6", []string{"2001:db8::/64"}, ""},
+		{"v6 low bits one", []string{"2001:db8:0:1::1"}, ""},
+		// Entries none of whose addresses can be a VIP.
+		{"multicast cidr v4", []string{"224.0.0.0/24"}, `"224.0.0.0/24" is multicast; no address in it can be a VIP`},
+		{"multicast v4", []string{"224.0.0.1"}, `"224.0.0.1" is multicast; it cannot be a VIP`},
+		{"multicast v6", []string{"ff02::1"}, `"ff02::1" is multicast; it cannot be a VIP`},
+		{"multicast cidr v6", []string{"ff00::/8"}, `"ff00::/8" is multicast; no address in it can be a VIP`},
+		{"multicast range v4", []string{"224.0.0.1-239.0.0.1"}, `range "224.0.0.1-239.0.0.1" is multicast; no address in it can be a VIP`},
+		{"multicast range v4 spaces", []string{"239.0.0.1 - 239.0.0.9"}, `range "239.0.0.1 - 239.0.0.9" is multicast`},
+		{"multicast in a list", []string{"198.18.5.0/28", "224.0.0.0/24"}, `"224.0.0.0/24" is multicast`},
+		{"unspecified v6", []string{"::"}, `"::" is the unspecified address; it cannot be a VIP`},
+		{"unspecified cidr v6", []string{"::/128"}, `"::/128" is the unspecified address; no address in it`},
+		{"unspecified v4", []string{"0.0.0.0"}, `"0.0.0.0" is in 0.0.0.0/8 ("this network", RFC 1122); it cannot be a VIP`},
+		{"this network v4", []string{"0.1.2.3"}, `"0.1.2.3" is in 0.0.0.0/8`},
+		{"this network cidr v4", []string{"0.0.0.0/8"}, `"0.0.0.0/8" is in 0.0.0.0/8`},
+		{"broadcast v4", []string{"255.255.255.255"}, `"255.255.255.255" is the IPv4 broadcast address; it cannot be a VIP`},
+		{"broadcast cidr v4", []string{"255.255.255.255/32"}, `"255.255.255.255/32" is the IPv4 broadcast address`},
+		{"loopback v4", []string{"127.0.0.1"}, `"127.0.0.1" is loopback; it cannot be a VIP`},
+		{"loopback cidr v4", []string{"127.0.0.0/8"}, `"127.0.0.0/8" is loopback; no address in it`},
+		{"loopback v6", []string{"::1"}, `"::1" is loopback; it cannot be a VIP`},
+		{"loopback range v6", []string{"::1-::1"}, `range "::1-::1" is loopback`},
+		{"link-local v4", []string{"169.254.1.1"}, `"169.254.1.1" is link-local; it cannot be a VIP`},
+		{"link-local cidr v4", []string{"169.254.0.0/16"}, `"169.254.0.0/16" is link-local; no address in it can be a VIP`},
+		{"link-local v6", []string{"fe80::1"}, `"fe80::1" is link-local; it cannot be a VIP`},
+		{"link-local cidr v6", []string{"fe80::/64"}, `"fe80::/64" is link-local; no address in it can be a VIP`},
+		{"subnet-router anycast v6", []string{"2001:db8:0:1::"}, `"2001:db8:0:1::" is the subnet-router anycast address of its /64`},
+		{"ipv4-mapped v6", []string{"::ffff:198.18.5.1"}, `"::ffff:198.18.5.1" is not an IP address`},
+		{"ipv4-mapped cidr v6", []string{"::ffff:0:0/96"}, `"::ffff:0:0/96" is not an IP address`},
 		{"empty list", nil, "spec.addresses"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -59,5 +97,40 @@ func TestIPPoolSchemaValidation(t *testing.T) {
 				t.Fatalf("pool %v refused with %q, want it to contain %q", tc.addresses, err, tc.wantErr)
 			}
 		})
+	}
+}
+
+// TestIPPoolSchemaRefusesUnusableBlocks keeps the CEL rules in step with the allocator: each
+// fixed block of addresses the allocator never hands out, written as a CIDR, as its first address
+// and as a range over the whole block, is refused by the API server with a message naming it.
+// IPv4-mapped addresses are refused as not IP addresses at all.
+func TestIPPoolSchemaRefusesUnusableBlocks(t *testing.T) {
+	for i, block := range ipam.UnusableBlocks() {
+		for j, entry := range []string{
+			block.String(),
+			block.Addr().String(),
+			block.Addr().String() + "-" + netipx.PrefixLastIP(block).String(),
+		} {
+			t.Run(entry, func(t *testing.T) {
+				name := fmt.Sprintf("validation-unusable-%d-%d", i, j)
+				pool := &v1alpha1.IPPool{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1alpha1.IPPoolSpec{
+					Addresses:         addrs(entry),
+					AutoAssign:        ptrTo(false),
+					NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"nothing": "matches"}},
+				}}
+				err := createPoolObject(pool)
+				if err == nil {
+					deletePool(name)
+					t.Fatalf("pool [%s] accepted, want it refused: %s is unusable", entry, block)
+				}
+				want := "be a VIP"
+				if block.Addr().Is4In6() {
+					want = "is not an IP address"
+				}
+				if !strings.Contains(err.Error(), `"`+entry+`" `) || !strings.Contains(err.Error(), want) {
+					t.Fatalf("pool [%s] refused with %q, want it to name the entry and contain %q", entry, err, want)
+				}
+			})
+		}
 	}
 }
