@@ -22,8 +22,8 @@ type fixedBlock struct {
 	reason, what string
 }
 
-// fixedBlocks is sorted by address and disjoint. Keep it in sync with the CEL rules of the IPPool
-// CRD (a test there checks them against UnusableBlocks).
+// fixedBlocks is sorted by address and disjoint. The IPPool CRD's CEL rules reject the same
+// blocks; their tests should take the list from UnusableBlocks rather than copy it.
 var fixedBlocks = []fixedBlock{
 	{netip.MustParsePrefix("0.0.0.0/8"), "this-network (0.0.0.0/8)", "this-network (0.0.0.0/8)"},
 	{netip.MustParsePrefix("127.0.0.0/8"), "loopback", "loopback (127.0.0.0/8)"},
@@ -41,7 +41,7 @@ var fixedBlocks = []fixedBlock{
 // section 2.6.1), and the 128 interface IDs from rfc2526Low to rfc2526High are the reserved subnet
 // anycast addresses of RFC 2526 (57 one bits with the universal/local bit cleared, then a 7-bit
 // anycast ID), which Linux also refuses as host addresses. A /64 thus has 2^64 - 129 usable
-// addresses. There are 2^(64-bits) such holes in a /bits, far too many to store as ranges, so
+// addresses. A /bits prefix has 129·2^(64-bits) such holes, far too many to store as ranges, so
 // they are handled arithmetically.
 const (
 	rfc2526Low  = 0xfdff_ffff_ffff_ff80
