@@ -1,5 +1,7 @@
 package provider
 
+import "github.com/baremetal-dev/cloud-provider-baremetal/api/v1alpha1"
+
 // Service annotations read and written by the provider.
 const (
 	// AnnotationPool restricts allocation to one IPPool.
@@ -8,9 +10,9 @@ const (
 	AnnotationLoadBalancerIPs = "baremetal.dev/load-balancer-ips"
 	// AnnotationSharingKey lets Services with the same key share a VIP when their ports differ.
 	AnnotationSharingKey = "baremetal.dev/sharing-key"
-	// AnnotationAllocatedPool is written by the provider: the pools the Service's VIPs came from,
-	// comma-separated in the order of status.loadBalancer.ingress.
-	AnnotationAllocatedPool = "baremetal.dev/allocated-pool"
+	// AnnotationAllocatedPool is written by the provider: the pool each VIP came from
+	// (v1alpha1.FormatAllocatedPools).
+	AnnotationAllocatedPool = v1alpha1.AnnotationAllocatedPool
 )
 
 // aliases maps each annotation of ours to the MetalLB annotations accepted in its place, newest

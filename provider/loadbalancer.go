@@ -16,6 +16,7 @@ import (
 	cloudprovider "k8s.io/cloud-provider"
 	"k8s.io/klog/v2"
 
+	"github.com/baremetal-dev/cloud-provider-baremetal/api/v1alpha1"
 	"github.com/baremetal-dev/cloud-provider-baremetal/provider/ipam"
 )
 
@@ -163,14 +164,13 @@ func (c *Cloud) allocate(svc *v1.Service, ns *v1.Namespace, req request) ([]vip,
 	}
 
 	kept := map[netip.Addr]bool{}
-	for i, v := range vips {
+	for _, v := range vips {
 		kept[v.addr] = true
 		c.unretire(key, v.addr)
-		// The first pool recorded for a VIP stays its pool while it contains it, whatever
-		// pools its later sharers name.
-		if from, ok := c.allocatedFrom[v.addr]; ok && from != v.pool && c.poolContains(from, v.addr) {
-			vips[i].pool = from
-		} else {
+		// The first pool recorded for a VIP (whose status counts and records it) stays while
+		// it contains it, whatever pools its later sharers name; each Service still reports
+		// the pool it got the VIP from.
+		if from, ok := c.allocatedFrom[v.addr]; !ok || (!c.poolContains(from, v.addr) && c.poolContains(v.pool, v.addr)) {
 			c.allocatedFrom[v.addr] = v.pool
 		}
 		c.markDirty(v.addr)
@@ -197,7 +197,11 @@ func (c *Cloud) allocateFamily(svc *v1.Service, ns *v1.Namespace, req request, f
 				return vip{}, err
 			}
 		}
-		if err := c.alloc.Assign(want, req.claim); err != nil {
+		claim := req.claim
+		if slices.Contains(current, want) {
+			claim = heldClaim(claim, svc, want)
+		}
+		if err := c.alloc.Assign(want, claim); err != nil {
 			return vip{}, err
 		}
 		return vip{addr: want, pool: c.poolFor(want, pool, req.pool)}, nil
@@ -210,7 +214,7 @@ func (c *Cloud) allocateFamily(svc *v1.Service, ns *v1.Namespace, req request, f
 			leaving = append(leaving, fmt.Sprintf("%s is not in pool %q, which the Service now names", addr, req.pool))
 			continue
 		}
-		if err := c.alloc.Assign(addr, req.claim); err != nil {
+		if err := c.alloc.Assign(addr, heldClaim(req.claim, svc, addr)); err != nil {
 			// Its own ports, sharing key or pods changed and no longer fit the VIP's other
 			// holders, who keep it.
 			leaving = append(leaving, fmt.Sprintf("%s no longer fits its other holders: %v", addr, err))
@@ -292,10 +296,10 @@ func (c *Cloud) keptVIPPool(svc *v1.Service, req request, addr netip.Addr) (stri
 // annotatedPool reads, from the allocated-pool annotation the provider wrote, the pool a VIP in
 // the Service's status came from.
 func annotatedPool(svc *v1.Service, addr netip.Addr) string {
-	pools := strings.Split(svc.Annotations[AnnotationAllocatedPool], ",")
+	value := svc.Annotations[AnnotationAllocatedPool]
 	for i, ing := range svc.Status.LoadBalancer.Ingress {
-		if ing.IP == addr.String() && i < len(pools) {
-			return strings.TrimSpace(pools[i])
+		if ing.IP == addr.String() {
+			return v1alpha1.AllocatedPoolOf(value, ing.IP, i)
 		}
 	}
 	return ""
@@ -376,15 +380,24 @@ func (c *Cloud) reportDeprecated(svc *v1.Service, req request) {
 }
 
 func (c *Cloud) annotateAllocatedPool(ctx context.Context, svc *v1.Service, vips []vip) error {
-	var pools []string
-	for _, v := range vips {
-		pools = append(pools, v.pool)
-	}
-	value := strings.Join(pools, ",")
+	value := allocatedPoolValue(svc, vips)
 	if current, ok := svc.Annotations[AnnotationAllocatedPool]; ok && current == value {
 		return nil
 	}
 	return c.patchAllocatedPool(ctx, svc, &value)
+}
+
+// allocatedPoolValue is the allocated-pool annotation for the VIPs, in status order.
+func allocatedPoolValue(svc *v1.Service, vips []vip) string {
+	var ips, pools []string
+	for _, ing := range loadBalancerStatus(svc, vips).Ingress {
+		for _, v := range vips {
+			if v.addr.String() == ing.IP {
+				ips, pools = append(ips, ing.IP), append(pools, v.pool)
+			}
+		}
+	}
+	return v1alpha1.FormatAllocatedPools(ips, pools)
 }
 
 // patchAllocatedPool sets (or with nil removes) the allocated-pool annotation: the only field of

@@ -149,7 +149,11 @@ func (w *modelWorld) syncLister() {
 
 func (w *modelWorld) fail(format string, args ...any) {
 	w.t.Helper()
-	w.t.Logf("last steps:\n%s", strings.Join(w.history[max(0, len(w.history)-40):], "\n"))
+	if *modelSeed != 0 {
+		w.t.Logf("history:\n%s", strings.Join(w.history, "\n"))
+	} else {
+		w.t.Logf("last steps:\n%s", strings.Join(w.history[max(0, len(w.history)-40):], "\n"))
+	}
 	w.t.Fatalf("step %d (%s): %s", w.step, w.what, fmt.Sprintf(format, args...))
 }
 
@@ -162,7 +166,9 @@ func (w *modelWorld) newService(name string) *v1.Service {
 	}
 	opts := []svcOption{withNamespace(ns), withUID(fmt.Sprint("uid-", w.uid)), createdAt(w.uid)}
 	switch r := rng.IntN(20); {
+	case r < 8:
 	case r < 11:
+		opts = append(opts, withFamilies(ss, v4))
 	case r < 13:
 		opts = append(opts, withFamilies(ss, v6))
 	case r < 16:
@@ -238,10 +244,23 @@ func (w *modelWorld) mutateRequested(svc *v1.Service) {
 func (w *modelWorld) change(m *modelService) string {
 	svc := m.svc.DeepCopy()
 	var what string
-	switch w.rng.IntN(7) {
+	switch w.rng.IntN(8) {
 	case 0:
 		w.mutatePorts(svc)
 		what = "ports"
+	case 7:
+		// The API server lets a Service gain or drop its secondary family, never change its
+		// primary one.
+		if len(svc.Spec.IPFamilies) == 0 || svc.Spec.IPFamilies[0] != v4 || svc.Spec.LoadBalancerIP != "" || svc.Annotations[AnnotationLoadBalancerIPs] != "" {
+			return ""
+		}
+		if len(svc.Spec.IPFamilies) == 2 {
+			withFamilies(ss, v4)(svc)
+			what = "families: dropped IPv6"
+		} else {
+			withFamilies([]v1.IPFamilyPolicy{pds, rds}[w.rng.IntN(2)], v4, v6)(svc)
+			what = "families: added IPv6"
+		}
 	case 1:
 		w.mutateSharing(svc)
 		what = "sharing key"
@@ -300,6 +319,7 @@ func (w *modelWorld) sync(key string, m *modelService) {
 		if err == nil {
 			w.checkNew(m, vips, req)
 			w.recordShares(vips)
+			w.annotatePools(m, vips)
 			m.pending = &statusWrite{uid: string(svc.UID), gen: m.gen, ingress: loadBalancerStatus(svc, vips).Ingress}
 			w.stats["ensured"]++
 			return
@@ -353,6 +373,15 @@ func (w *modelWorld) recordShares(vips []vip) {
 		w.writePoolStatuses()
 		w.stats["shares recorded"]++
 	}
+}
+
+// annotatePools is EnsureLoadBalancer writing the allocated-pool annotation before it returns:
+// the CCM's own write, not a change of the Service's.
+func (w *modelWorld) annotatePools(m *modelService, vips []vip) {
+	svc := m.svc.DeepCopy()
+	withAnnotation(AnnotationAllocatedPool, allocatedPoolValue(svc, vips))(svc)
+	m.svc = svc
+	w.syncLister()
 }
 
 // writeStatus is the service controller's status patch, then the informer's update event.

@@ -67,8 +67,8 @@ func TestNamespaceNotCachedIsReadFromTheAPI(t *testing.T) {
 	}
 }
 
-// Defect 10: the pool a shared VIP is reported under is the first one recorded, not the last
-// sharer's.
+// Defect 10: the pool whose status counts and records a shared VIP is the first one recorded,
+// not the last sharer's.
 func TestSharedVIPKeepsFirstPool(t *testing.T) {
 	q := testPool("q", "192.0.2.1-192.0.2.4")
 	q.Spec.Priority = 1
@@ -80,8 +80,8 @@ func TestSharedVIPKeepsFirstPool(t *testing.T) {
 	}
 	b := testService("b", withAnnotation(AnnotationSharingKey, "k"), withPorts(tcp(443)), withAnnotation(AnnotationPool, "p"))
 	vips, err = ensure(c, b, nil)
-	if err != nil || vips[0].addr != netip.MustParseAddr("192.0.2.1") || vips[0].pool != "q" {
-		t.Fatalf("b: %+v, %v; want 192.0.2.1 reported under q", vips, err)
+	if err != nil || vips[0].addr != netip.MustParseAddr("192.0.2.1") || vips[0].pool != "p" {
+		t.Fatalf("b: %+v, %v; want 192.0.2.1, which b reports under its own pool p", vips, err)
 	}
 	if got := c.allocatedFrom[netip.MustParseAddr("192.0.2.1")]; got != "q" {
 		t.Errorf("allocatedFrom = %q", got)

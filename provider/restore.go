@@ -83,7 +83,14 @@ func (c *Cloud) restore(ctx context.Context) int {
 			}
 			c.owners[claim.Service] = h.svc.UID
 			if _, known := c.allocatedFrom[addr]; !known {
-				if pool := c.poolFor(addr, annotatedPool(h.svc, addr), h.req.pool, records[addr].pool); pool != "" {
+				// The annotation names the VIP, so it is the record even when the pool no
+				// longer contains it; without one the pool is derived, and the keep-or-move
+				// decision the next sync makes on it is recorded in turn.
+				pool := annotatedPool(h.svc, addr)
+				if pool == "" {
+					pool = c.poolFor(addr, h.req.pool, records[addr].pool)
+				}
+				if pool != "" {
 					c.allocatedFrom[addr] = pool
 				}
 			}

@@ -78,7 +78,8 @@ func (c *Cloud) releaseRetiredLocked(svc *v1.Service) []netip.Addr {
 	return released
 }
 
-// onServiceUpdated frees the VIPs a Service gave up once its new status is written.
+// onServiceUpdated frees the VIPs a Service gave up, and the ports it dropped, once its new
+// status is written.
 func (c *Cloud) onServiceUpdated(obj any) {
 	svc, ok := obj.(*v1.Service)
 	if !ok {
@@ -87,4 +88,5 @@ func (c *Cloud) onServiceUpdated(obj any) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.releaseRetiredLocked(svc)
+	c.narrowToStatusLocked(svc)
 }

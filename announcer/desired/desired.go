@@ -20,9 +20,8 @@ import (
 	"github.com/baremetal-dev/cloud-provider-baremetal/api/v1alpha1"
 )
 
-// AnnotationAllocatedPool is written by the cloud-controller-manager: the pool of each VIP, in
-// status order. The announcer reads it to find the VIP's announcement settings.
-const AnnotationAllocatedPool = "baremetal.dev/allocated-pool"
+// AnnotationAllocatedPool is written by the cloud-controller-manager: the pool of each VIP.
+const AnnotationAllocatedPool = v1alpha1.AnnotationAllocatedPool
 
 // VIP is one VIP to announce, with what the announcers need beyond the election.
 type VIP struct {
@@ -72,16 +71,12 @@ func VIPs(services []*v1.Service, endpointSlices []*discoveryv1.EndpointSlice, p
 		if !serving {
 			continue
 		}
-		poolNames := strings.Split(svc.Annotations[AnnotationAllocatedPool], ",")
 		for i, ing := range svc.Status.LoadBalancer.Ingress {
 			addr, err := netip.ParseAddr(ing.IP)
 			if err != nil || addr.Zone() != "" {
 				continue
 			}
-			poolName := ""
-			if i < len(poolNames) {
-				poolName = strings.TrimSpace(poolNames[i])
-			}
+			poolName := v1alpha1.AllocatedPoolOf(svc.Annotations[AnnotationAllocatedPool], ing.IP, i)
 			l2, ok := l2Settings(pools[poolName])
 			if !ok {
 				continue
