@@ -18,8 +18,8 @@ func TestSeedDemo(t *testing.T) {
 	if ips[0] != "192.168.1.240" {
 		t.Fatalf("nginx got %v, want 192.168.1.240", ips)
 	}
-	if got := getService(t, ns, "nginx").Annotations[provider.AnnotationAllocatedPool]; got != "first-pool" {
-		t.Errorf("annotation %s = %q, want first-pool", provider.AnnotationAllocatedPool, got)
+	if got := getService(t, ns, "nginx").Annotations[provider.AnnotationAllocatedPool]; got != "192.168.1.240=first-pool" {
+		t.Errorf("annotation %s = %q, want 192.168.1.240=first-pool", provider.AnnotationAllocatedPool, got)
 	}
 	pool := waitPool(t, "first-pool", "usage 1 of 11", func(p *v1alpha1.IPPool) bool {
 		return p.Status.IPv4 != nil && p.Status.IPv4.Used == 1

@@ -146,7 +146,7 @@ func TestStateRebuiltBeforeFirstSync(t *testing.T) {
 		t.Errorf("holder has %v, want to keep 198.18.19.1", got)
 	}
 	waitFor(t, "holder annotated with its pool", func() bool {
-		return getService(t, ns, "holder").Annotations[provider.AnnotationAllocatedPool] == "rebuild"
+		return getService(t, ns, "holder").Annotations[provider.AnnotationAllocatedPool] == "198.18.19.1=rebuild"
 	})
 }
 
