@@ -85,6 +85,9 @@ func Unusable(addr netip.Addr) string {
 // hole returns the maximal run of unusable addresses of one kind that contains x, with its
 // reasons, or an empty reason if x is usable. x must be valid and have no zone.
 func hole(x netip.Addr) (first, last netip.Addr, reason, what string) {
+	if !mayBeUnusable(x) {
+		return netip.Addr{}, netip.Addr{}, "", ""
+	}
 	if x.IsUnspecified() {
 		// 0.0.0.0 is inside this-network, but "unspecified" is what users know it as.
 		if x.Is4() {
@@ -110,6 +113,21 @@ func hole(x netip.Addr) (first, last netip.Addr, reason, what string) {
 		}
 	}
 	return netip.Addr{}, netip.Addr{}, "", ""
+}
+
+// mayBeUnusable is false for addresses that are certainly usable: allocation asks about every
+// address it hands out, and this keeps the common answer to a few byte comparisons.
+func mayBeUnusable(x netip.Addr) bool {
+	if x.Is4() {
+		b := x.As4()
+		return b[0] == 0 || b[0] == 127 || (b[0] == 169 && b[1] == 254) || b[0] >= 224
+	}
+	b := x.As16()
+	// ::/8 holds ::, ::1 and ::ffff:0:0/96; fe00::/8 holds fe80::/10; ff00::/8 is multicast.
+	if b[0] == 0 || b[0] == 0xfe || b[0] == 0xff {
+		return true
+	}
+	return subnetHole(x)
 }
 
 // subnetHole reports whether x is one of the per-/64 IPv6 holes. Pool ranges exclude the fixed
