@@ -10,6 +10,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/tools/cache"
@@ -32,6 +33,8 @@ type Cloud struct {
 	// Service not yet seen.
 	ready chan struct{}
 
+	// runCtx ends when this replica stops leading; set by Initialize.
+	runCtx     context.Context
 	client     kubernetes.Interface
 	dynamic    dynamic.Interface
 	recorder   record.EventRecorder
@@ -71,6 +74,7 @@ var (
 	_ cloudprovider.Interface    = (*Cloud)(nil)
 	_ cloudprovider.LoadBalancer = (*Cloud)(nil)
 	_ cloudprovider.InstancesV2  = (*Cloud)(nil)
+	_ cloudprovider.InformerUser = (*Cloud)(nil)
 )
 
 // New builds the provider. It needs no configuration file: pools come from IPPool objects.
@@ -105,8 +109,9 @@ func Register() {
 	})
 }
 
-// Initialize starts the informers and the pool-status writer, then rebuilds the allocation state
-// from the API server; LoadBalancer calls wait for that. It is called once this replica leads.
+// Initialize makes the API clients. It is called once this replica leads, just before
+// SetInformers, which starts the informers and the pool-status writer and rebuilds the
+// allocation state from the API server; LoadBalancer calls wait for that.
 func (c *Cloud) Initialize(builder cloudprovider.ControllerClientBuilder, stop <-chan struct{}) {
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
@@ -116,7 +121,13 @@ func (c *Cloud) Initialize(builder cloudprovider.ControllerClientBuilder, stop <
 	cfg := builder.ConfigOrDie("baremetal-cloud-provider")
 	c.client = kubernetes.NewForConfigOrDie(cfg)
 	c.dynamic = dynamic.NewForConfigOrDie(cfg)
-	go c.run(ctx)
+	c.runCtx = ctx
+}
+
+// SetInformers is called by the controller manager right after Initialize, with the informer
+// factory its controllers use: Services and Namespaces are then cached once, not twice.
+func (c *Cloud) SetInformers(factory informers.SharedInformerFactory) {
+	go c.run(c.runCtx, factory)
 }
 
 // LoadBalancer returns the VIP allocator.

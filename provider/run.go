@@ -21,7 +21,7 @@ import (
 
 const eventSource = "baremetal-cloud-provider"
 
-func (c *Cloud) run(ctx context.Context) {
+func (c *Cloud) run(ctx context.Context, factory informers.SharedInformerFactory) {
 	logger := klog.FromContext(ctx).WithName("baremetal")
 	ctx = klog.NewContext(ctx, logger)
 
@@ -30,7 +30,6 @@ func (c *Cloud) run(ctx context.Context) {
 	defer broadcaster.Shutdown()
 	c.recorder = broadcaster.NewRecorder(scheme.Scheme, v1.EventSource{Component: eventSource})
 
-	factory := informers.NewSharedInformerFactory(c.client, 0)
 	serviceInformer := factory.Core().V1().Services()
 	namespaceInformer := factory.Core().V1().Namespaces()
 	c.services = serviceInformer.Lister()
@@ -62,9 +61,10 @@ func (c *Cloud) run(ctx context.Context) {
 	c.mu.Lock()
 	c.poolStore = poolInformer.GetStore()
 	c.mu.Unlock()
+	// The controller manager starts its factory after its controllers registered; starting it
+	// here too is harmless (Start only starts what is not running) and does not wait for them.
 	factory.Start(ctx.Done())
 	dynFactory.Start(ctx.Done())
-	defer factory.Shutdown()
 	defer dynFactory.Shutdown()
 
 	// The handlers' own HasSynced, not the stores': a store is synced as soon as it holds the
