@@ -83,7 +83,7 @@ func release(c *Cloud, svc *v1.Service) []netip.Addr {
 // statusWritten is the service controller writing the Service's status and the informer
 // delivering it: VIPs the Service gave up are freed then.
 func statusWritten(c *Cloud, svc *v1.Service, vips ...string) {
-	withStatus(addrs(vips...)...)(svc)
+	withAgreedStatus(vips...)(svc)
 	c.onServiceUpdated(svc)
 }
 

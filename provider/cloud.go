@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
@@ -57,7 +58,10 @@ type Cloud struct {
 	// retiring holds, per Service, the VIPs it gave up whose removal its status does not show
 	// yet. They stay held until it does: a crash before the status write must not leave two
 	// Services' statuses naming one VIP.
-	retiring    map[string]map[netip.Addr]bool
+	retiring map[string]map[netip.Addr]bool
+	// inFlight holds, per Service, the status its last sync returned until a status showing it
+	// is seen (retire.go).
+	inFlight    map[string][]v1.LoadBalancerIngress
 	statusDirty map[string]bool
 	statusKick  chan struct{}
 	// statusWrite serialises pool status writes; poolStore is the IPPool informer's cache.
@@ -97,6 +101,7 @@ func New(config io.Reader) (*Cloud, error) {
 		warnedOutside:       map[netip.Addr]bool{},
 		deprecationReported: map[types.UID]string{},
 		retiring:            map[string]map[netip.Addr]bool{},
+		inFlight:            map[string][]v1.LoadBalancerIngress{},
 		statusDirty:         map[string]bool{},
 		statusKick:          make(chan struct{}, 1),
 	}, nil

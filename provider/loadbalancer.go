@@ -112,7 +112,6 @@ func (c *Cloud) allocate(svc *v1.Service, ns *v1.Namespace, req request) ([]vip,
 		// A new object with the name of one whose VIPs were never released: start afresh.
 		c.releaseLocked(key)
 	}
-	c.releaseRetiredLocked(svc)
 	held := c.activeHeld(key)
 	heldBefore := map[netip.Addr]bool{}
 	for _, addr := range held {
@@ -181,8 +180,7 @@ func (c *Cloud) allocate(svc *v1.Service, ns *v1.Namespace, req request) ([]vip,
 		}
 	}
 	c.owners[key] = svc.UID
-	// Given-up VIPs its status never listed are nobody's concern: free them now.
-	c.releaseRetiredLocked(svc)
+	c.expectStatus(svc, loadBalancerStatus(svc, vips).Ingress)
 	return vips, nil
 }
 

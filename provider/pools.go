@@ -62,7 +62,7 @@ func recordedTerms(list []v1alpha1.SharedVIP) map[netip.Addr]sharingTerms {
 	out := make(map[netip.Addr]sharingTerms, len(list))
 	for _, rec := range list {
 		if addr, err := netip.ParseAddr(rec.Address); err == nil {
-			out[addr] = sharingTerms{key: rec.SharingKey, backend: rec.LocalSelector}
+			out[addr] = sharingTerms{key: rec.SharingKey, backend: rec.LocalSelector, services: rec.Services}
 		}
 	}
 	return out

@@ -117,6 +117,10 @@ func parseRequest(svc *v1.Service) (request, error) {
 	}
 
 	req.claim = ipam.Claim{Service: key, SharingKey: strings.TrimSpace(sharingKey)}
+	if len(req.claim.SharingKey) > maxSharingKey {
+		return req, &InvalidServiceError{Service: key, Field: "annotation " + AnnotationSharingKey, Value: req.claim.SharingKey[:32] + "...",
+			Reason: fmt.Sprintf("it is %d characters long; at most %d", len(req.claim.SharingKey), maxSharingKey)}
+	}
 	for _, p := range svc.Spec.Ports {
 		req.claim.Ports = append(req.claim.Ports, ipam.Port{Protocol: string(p.Protocol), Number: p.Port})
 	}
@@ -131,6 +135,9 @@ func parseRequest(svc *v1.Service) (request, error) {
 	}
 	return req, nil
 }
+
+// maxSharingKey bounds a sharing key: it is recorded in IPPool status (restore.go).
+const maxSharingKey = 253
 
 // annotation reads one of our annotations or its MetalLB aliases and returns the value with the
 // name of the annotation it came from. Any alias used is recorded as deprecated. Values that

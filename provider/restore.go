@@ -60,6 +60,11 @@ func (c *Cloud) restore(ctx context.Context) int {
 			if err != nil {
 				continue
 			}
+			if why := ipam.Unusable(addr); why != "" {
+				// Only a hand edit puts one there; keeping it would answer for it.
+				c.recorder.Eventf(svc, v1.EventTypeWarning, "VIPUnusable", "status lists %s, which is %s and cannot be a VIP; a new VIP will be allocated", addr, why)
+				continue
+			}
 			h := holding{svc: svc, req: req, reqErr: reqErr, ports: statusPorts(ing)}
 			if len(byAddr[addr]) == 0 {
 				order = append(order, addr)
@@ -112,30 +117,47 @@ func olderFirst(a, b *v1.Service) int {
 type sharingTerms struct {
 	key     string
 	backend string
-	// pool whose status recorded the terms ("" when derived).
-	pool string
+	// pool whose status recorded the terms ("" when derived), and the Services it names.
+	pool     string
+	services []string
 }
 
 // agreedTerms decides the terms a VIP's holders (oldest first) agreed on: the pool's record if
-// there is one, else the terms most holders have now (the oldest holder's on a tie).
+// it is believable, else the terms most holders have now (the oldest holder's on a tie).
 func agreedTerms(holders []holding, record sharingTerms) sharingTerms {
-	if len(holders) > 1 && record.pool != "" {
+	if len(holders) > 1 && record.pool != "" && believable(record, holders) {
 		return record
 	}
-	votes := map[sharingTerms]int{}
+	votes := map[[2]string]int{}
 	var best sharingTerms
 	bestVotes := 0
 	for _, h := range holders {
 		if h.reqErr != nil {
 			continue
 		}
-		t := sharingTerms{key: h.req.claim.SharingKey, backend: h.req.claim.Backend}
+		t := [2]string{h.req.claim.SharingKey, h.req.claim.Backend}
 		votes[t]++
 		if votes[t] > bestVotes {
-			best, bestVotes = t, votes[t]
+			best, bestVotes = sharingTerms{key: t[0], backend: t[1]}, votes[t]
 		}
 	}
 	return best
+}
+
+// believable reports whether a pool's record of a share can be what the CCM wrote for these
+// holders: it names every one of them, under a key (a share never has none). Whether its key
+// is still anyone's does not matter: every holder may have changed since. The record is the
+// CCM's own status; edited by hand to other terms, it moves the holders that do not fit them.
+func believable(record sharingTerms, holders []holding) bool {
+	if record.key == "" {
+		return false
+	}
+	for _, h := range holders {
+		if !slices.Contains(record.services, serviceKey(h.svc)) {
+			return false
+		}
+	}
+	return true
 }
 
 // restoredClaim is the claim a holder agreed to: its status ports (or, without them, its spec
@@ -190,19 +212,69 @@ func (c *Cloud) sharedRecords() map[netip.Addr]sharingTerms {
 	return out
 }
 
+// unrecordedShare names the pool whose status should record addr's sharing terms but does not
+// yet, or "". c.mu must be held.
+func (c *Cloud) unrecordedShare(addr netip.Addr) string {
+	holders := c.alloc.Holders(addr)
+	if len(holders) < 2 || len(holders[0].SharingKey) > maxRecordedKey || len(holders[0].Backend) > maxRecordedSelector {
+		return ""
+	}
+	name := c.recordPool(addr)
+	p, ok := c.pools[name]
+	if !ok {
+		return ""
+	}
+	rec, ok := p.recorded[addr]
+	if !ok || rec.key != holders[0].SharingKey || rec.backend != holders[0].Backend {
+		return name
+	}
+	for _, h := range holders[:min(len(holders), maxRecordedSharers)] {
+		if !slices.Contains(rec.services, h.Service) {
+			return name
+		}
+	}
+	return ""
+}
+
 // Bounds on what a pool's status records, well inside the object size limit; beyond them the
 // restart falls back to the terms most holders have.
 const (
-	maxSharedRecords   = 10000
-	maxRecordedSharers = 256
+	maxSharedRecords    = 10000
+	maxRecordedSharers  = 256
+	maxRecordedKey      = 253
+	maxRecordedSelector = 1024
 )
 
+// recordPool names the pool whose status records addr's sharing terms: the VIP's own pool, else
+// (it was deleted) the first pool that contains it, else the first pool: a record must outlive
+// the pool it came from. c.mu must be held.
+func (c *Cloud) recordPool(addr netip.Addr) string {
+	if from, ok := c.allocatedFrom[addr]; ok {
+		if _, exists := c.pools[from]; exists {
+			return from
+		}
+	}
+	sorted := c.sortedPools()
+	for _, p := range sorted {
+		if p.addresses != nil && p.addresses.Contains(addr) {
+			return p.name
+		}
+	}
+	if len(sorted) > 0 {
+		return sorted[0].name
+	}
+	return ""
+}
+
 // sharedVIPsOf lists, for a pool's status, the VIPs it records with several holders and the
-// terms they hold them on. c.mu must be held.
+// terms they hold them on. Terms too long for the CRD's bounds are left out (a restart then
+// judges those shares on the holders' current terms), so one Service cannot jam the status.
+// c.mu must be held.
 func (c *Cloud) sharedVIPsOf(pool string) []v1alpha1.SharedVIP {
 	var addrs []netip.Addr
-	for addr, from := range c.allocatedFrom {
-		if from == pool && len(c.alloc.Holders(addr)) > 1 {
+	for addr := range c.allocatedFrom {
+		if holders := c.alloc.Holders(addr); len(holders) > 1 && len(holders[0].SharingKey) <= maxRecordedKey &&
+			len(holders[0].Backend) <= maxRecordedSelector && c.recordPool(addr) == pool {
 			addrs = append(addrs, addr)
 		}
 	}

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"net/netip"
+	"slices"
 
 	v1 "k8s.io/api/core/v1"
 )
@@ -47,6 +48,29 @@ func (c *Cloud) activeHeld(key string) []netip.Addr {
 	return out
 }
 
+// expectStatus notes the status a sync returned, which the service controller writes next.
+// Given-up VIPs are freed, and ports dropped, only once a status showing that sync's result is
+// seen: an object read before the write (a lagging cache) must not free a VIP the server's
+// status still lists. c.mu must be held.
+func (c *Cloud) expectStatus(svc *v1.Service, ingress []v1.LoadBalancerIngress) {
+	key := serviceKey(svc)
+	if sameIngress(svc.Status.LoadBalancer.Ingress, ingress) {
+		delete(c.inFlight, key)
+		c.releaseRetiredLocked(svc)
+		return
+	}
+	c.inFlight[key] = ingress
+}
+
+// sameIngress compares what the provider puts in a status: addresses and their ports.
+func sameIngress(a, b []v1.LoadBalancerIngress) bool {
+	return slices.EqualFunc(a, b, func(x, y v1.LoadBalancerIngress) bool {
+		return x.IP == y.IP && slices.EqualFunc(x.Ports, y.Ports, func(p, q v1.PortStatus) bool {
+			return p.Port == q.Port && p.Protocol == q.Protocol
+		})
+	})
+}
+
 // releaseRetiredLocked frees the given-up VIPs the Service's status no longer lists. c.mu must
 // be held.
 func (c *Cloud) releaseRetiredLocked(svc *v1.Service) []netip.Addr {
@@ -87,6 +111,13 @@ func (c *Cloud) onServiceUpdated(obj any) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	key := serviceKey(svc)
+	if expected, ok := c.inFlight[key]; ok {
+		if !sameIngress(svc.Status.LoadBalancer.Ingress, expected) || c.owners[key] != svc.UID {
+			return
+		}
+		delete(c.inFlight, key)
+	}
 	c.releaseRetiredLocked(svc)
 	c.narrowToStatusLocked(svc)
 }

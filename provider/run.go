@@ -139,6 +139,7 @@ func (c *Cloud) releaseLocked(key string) []netip.Addr {
 	}
 	delete(c.owners, key)
 	delete(c.retiring, key)
+	delete(c.inFlight, key)
 	return released
 }
 

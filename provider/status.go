@@ -127,23 +127,6 @@ func (c *Cloud) recordShares(ctx context.Context, vips []vip) error {
 	return nil
 }
 
-// unrecordedShare names the pool whose status should record addr's sharing terms but does not
-// yet, or "". c.mu must be held.
-func (c *Cloud) unrecordedShare(addr netip.Addr) string {
-	holders := c.alloc.Holders(addr)
-	if len(holders) < 2 {
-		return ""
-	}
-	p, ok := c.pools[c.allocatedFrom[addr]]
-	if !ok {
-		return ""
-	}
-	if rec, ok := p.recorded[addr]; ok && rec.key == holders[0].SharingKey && rec.backend == holders[0].Backend {
-		return ""
-	}
-	return p.name
-}
-
 func (c *Cloud) patchPoolStatus(ctx context.Context, store cache.Store, name string, status v1alpha1.IPPoolStatus) error {
 	obj, exists, err := store.GetByKey(name)
 	if err != nil || !exists {
