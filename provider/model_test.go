@@ -548,6 +548,9 @@ func runAllocationModel(t *testing.T, seed uint64, steps int) {
 			if what := w.change(m); what != "" {
 				w.what = "change " + key + ": " + what
 				w.syncLister()
+				// The informer's update event for the spec change, which may come while a
+				// status write of an earlier sync is still pending.
+				w.c.onServiceUpdated(m.svc.DeepCopy())
 				w.stats["changes"]++
 			}
 		default:
