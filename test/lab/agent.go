@@ -103,6 +103,12 @@ func RunNodeAgent(ctx context.Context, cfg NodeAgentConfig) error {
 	}
 	factory.Start(ctx.Done())
 	defer factory.Shutdown()
+	// Notifications of the first list can all come before HasSynced turns true; without this
+	// wait the rules would then only be applied at the next resync.
+	if !cache.WaitForCacheSync(ctx.Done(), services.Informer().HasSynced) {
+		return nil
+	}
+	notify(nil)
 
 	resync := time.NewTicker(agentResync)
 	defer resync.Stop()
