@@ -121,9 +121,7 @@ func parseRequest(svc *v1.Service) (request, error) {
 		return req, &InvalidServiceError{Service: key, Field: "annotation " + AnnotationSharingKey, Value: req.claim.SharingKey[:32] + "...",
 			Reason: fmt.Sprintf("it is %d characters long; at most %d", len(req.claim.SharingKey), maxSharingKey)}
 	}
-	for _, p := range svc.Spec.Ports {
-		req.claim.Ports = append(req.claim.Ports, ipam.Port{Protocol: string(p.Protocol), Number: p.Port})
-	}
+	req.claim.Ports = specPorts(svc)
 	if svc.Spec.ExternalTrafficPolicy == v1.ServiceExternalTrafficPolicyLocal {
 		// With traffic policy Local only nodes running the pods may announce the VIP, so Services
 		// sharing it must run on the same pods.

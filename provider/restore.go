@@ -189,7 +189,7 @@ func statusPorts(ing v1.LoadBalancerIngress) []ipam.Port {
 }
 
 func specPorts(svc *v1.Service) []ipam.Port {
-	out := make([]ipam.Port, 0, len(svc.Spec.Ports))
+	var out []ipam.Port
 	for _, p := range svc.Spec.Ports {
 		out = append(out, ipam.Port{Protocol: string(p.Protocol), Number: p.Port})
 	}

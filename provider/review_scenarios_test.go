@@ -45,18 +45,6 @@ func freshCloud(t *testing.T, pools []*v1alpha1.IPPool, svcs ...*v1.Service) (*C
 	return c, rec
 }
 
-func drain(rec *record.FakeRecorder) []string {
-	var out []string
-	for {
-		select {
-		case e := <-rec.Events:
-			out = append(out, e)
-		default:
-			return out
-		}
-	}
-}
-
 // A record in IPPool status.sharedVIPs that does not name the VIP's holders (edited by hand, or
 // left from an earlier share) is not believed; the holders' own terms decide, and the untouched
 // ones keep the VIP.
@@ -79,7 +67,7 @@ func TestHandEditedShareRecordIsTrustedOnlyIfItNamesTheHolders(t *testing.T) {
 			vip := a.Status.LoadBalancer.Ingress[0].IP
 			edit.do(&p.Status.SharedVIPs[0])
 			c2, rec := freshCloud(t, []*v1alpha1.IPPool{p}, a, b)
-			if events := drain(rec); len(events) > 0 {
+			if events := collectEvents(rec); events != "" {
 				t.Errorf("restore events: %v", events)
 			}
 			for _, svc := range []*v1.Service{a, b} {
@@ -113,7 +101,7 @@ func TestShareRecordOutlivesItsPool(t *testing.T) {
 	a2 := a.DeepCopy()
 	a2.Annotations[AnnotationSharingKey] = "k2"
 	c2, rec := freshCloud(t, []*v1alpha1.IPPool{q}, a2, b)
-	drain(rec)
+	collectEvents(rec)
 	vips, err := ensure(c2, b, nil)
 	if err != nil || vipAddrs(vips)[0].String() != vip {
 		t.Errorf("unchanged b: %v, %v; want %s kept", vipAddrs(vips), err, vip)
@@ -159,7 +147,7 @@ func TestPortsStayHeldWhileTheirStatusWriteIsInFlight(t *testing.T) {
 		t.Errorf("a's status lists %s on 80+443 and b's lists %s on 443", vip, vip)
 	}
 	c2, rec := freshCloud(t, []*v1alpha1.IPPool{p}, a3, b)
-	t.Logf("restore events: %v", drain(rec))
+	t.Logf("restore events: %v", collectEvents(rec))
 	vips, err := ensure(c2, b, nil)
 	t.Logf("b (unchanged) after restart: %v err=%v", vipAddrs(vips), err)
 }
