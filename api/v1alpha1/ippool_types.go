@@ -143,9 +143,20 @@ type BGPAnnounce struct {
 	// +kubebuilder:validation:items:Pattern=`^[0-9]+:[0-9]+:[0-9]+$`
 	LargeCommunities []string `json:"largeCommunities,omitempty"`
 
-	// LocalPref sets LOCAL_PREF on routes sent to iBGP peers. 0 leaves it to the router.
+	// LocalPref sets LOCAL_PREF on routes sent to iBGP peers. Omitted leaves it to the router.
+	// eBGP peers never receive it; a pool that sets it for one is reported in the BGPPeer's status.
 	// +optional
 	LocalPref *uint32 `json:"localPref,omitempty"`
+
+	// MED sets the MULTI_EXIT_DISC of the routes. Omitted: none.
+	// +optional
+	MED *uint32 `json:"med,omitempty"`
+
+	// Aggregate also advertises the prefixes covering the pool's addresses (each CIDR entry as
+	// written, each range as its smallest covering prefixes) from every node advertising one of
+	// its VIPs, for routers that filter host routes.
+	// +optional
+	Aggregate bool `json:"aggregate,omitempty"`
 }
 
 // IPPoolStatus is what the cloud-controller-manager observes about a pool.

@@ -15,6 +15,9 @@ var SchemeGroupVersion = schema.GroupVersion{Group: GroupName, Version: "v1alpha
 // IPPoolResource is the plural resource of IPPool, for dynamic and REST clients.
 var IPPoolResource = SchemeGroupVersion.WithResource("ippools")
 
+// BGPPeerResource is the plural resource of BGPPeer, for dynamic and REST clients.
+var BGPPeerResource = SchemeGroupVersion.WithResource("bgppeers")
+
 var (
 	schemeBuilder = runtime.NewSchemeBuilder(addKnownTypes)
 	// AddToScheme registers the types of this package with a scheme.
@@ -22,7 +25,7 @@ var (
 )
 
 func addKnownTypes(scheme *runtime.Scheme) error {
-	scheme.AddKnownTypes(SchemeGroupVersion, &IPPool{}, &IPPoolList{})
+	scheme.AddKnownTypes(SchemeGroupVersion, &IPPool{}, &IPPoolList{}, &BGPPeer{}, &BGPPeerList{})
 	metav1.AddToGroupVersion(scheme, SchemeGroupVersion)
 	return nil
 }

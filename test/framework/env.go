@@ -57,6 +57,7 @@ func StartEnv(ctx context.Context, dir string) (*Env, error) {
 	root := RepoRoot()
 	if err := ApplyFiles(ctx, cp.Config(AdminUser),
 		filepath.Join(root, "manifests/crd/bases/baremetal.dev_ippools.yaml"),
+		filepath.Join(root, "manifests/crd/bases/baremetal.dev_bgppeers.yaml"),
 		filepath.Join(root, "manifests/ccm/rbac.yaml"),
 	); err != nil {
 		cp.Stop()

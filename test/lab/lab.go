@@ -456,6 +456,7 @@ func writeCA(bundle, out string) error {
 func (l *Lab) applyManifests(ctx context.Context) error {
 	files := []string{
 		filepath.Join(l.Root, "manifests/crd/bases/baremetal.dev_ippools.yaml"),
+		filepath.Join(l.Root, "manifests/crd/bases/baremetal.dev_bgppeers.yaml"),
 		filepath.Join(l.Root, "manifests/ccm/rbac.yaml"),
 	}
 	if _, err := os.Stat(filepath.Join(l.Root, announcerRBAC)); err == nil {
