@@ -1,7 +1,8 @@
 // Package lab runs the whole project on one machine: a real control plane on the host (etcd,
 // kube-apiserver, kube-controller-manager, kube-scheduler, kwok standing in for kubelets, and our
 // baremetal-cloud-controller-manager) and a LAN made of Linux network namespaces (a bridge, three
-// node namespaces, a router and a client). `make lab` and the e2e tests in test/e2e use it.
+// node namespaces, a router running FRR, a client on the LAN and a remote host behind the router).
+// `make lab` and the e2e tests in test/e2e use it.
 //
 // The lab's shape is fixed, so docs, tests and scripts can rely on it (see topology.go):
 //
@@ -10,10 +11,18 @@
 //	lab-node-N   eth0 198.18.0.1N/24, 2001:db8:0:1::1N/64; mgmt0 198.18.254.1N/24
 //	lab-router   eth0 198.18.0.1/24, 2001:db8:0:1::1/64; eth1 198.18.1.1/24, 2001:db8:0:2::1/64
 //	lab-client   eth0 198.18.0.100/24, 2001:db8:0:1::100/64
+//	lab-remote   eth0 198.18.1.100/24, 2001:db8:0:2::100/64 (the other end of lab-router's eth1)
 //	host         lab-mgmt 198.18.254.1/24: kube-apiserver listens on https://198.18.254.1:26443
 //
-// Nodes and the client route 198.18.1.0/24 and 2001:db8:0:2::/64 via the router; nothing else is
+// Nodes and the client route 198.18.1.0/24 and 2001:db8:0:2::/64 via the router, lab-remote
+// routes everything via the router, and the router learns the VIPs of BGP pools (198.18.2.0/24,
+// 2001:db8:0:3::/120 in examples/bgp.yaml) from the nodes' announcers over BGP. Nothing else is
 // routed, and nothing is configured on a host interface the lab did not create.
+//
+// BGP: lab-router runs FRR (zebra and bgpd, package test/frr) in AS 64512 with its own files in
+// .lab/frr (configuration, PID files, vty sockets, logs; the host's /etc/frr is never read), and
+// accepts sessions from any LAN address (bgp listen range) over IPv4 and IPv6; the nodes are AS
+// 64513 in examples/bgp.yaml. Lab.Router and the helpers in bgp.go read it.
 //
 // Emulated kube-proxy: each node namespace runs a node agent (RunNodeAgent, the lab binary's
 // `node-agent` subcommand) that delivers TCP port 80 of every allocated VIP to a local HTTP server

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,6 +20,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/baremetal-dev/cloud-provider-baremetal/test/framework"
+	"github.com/baremetal-dev/cloud-provider-baremetal/test/frr"
 )
 
 // Fixed ports, so kubeconfigs stay valid across `make lab` runs. etcd and the components' health
@@ -62,7 +64,8 @@ type Options struct {
 	Adopt bool
 	// LabBinary is a binary built from test/lab/cmd/lab: it runs the node agents. Required.
 	LabBinary string
-	// NoDemo skips applying examples/demo.yaml and waiting for its Service and pod.
+	// NoDemo skips applying examples/demo.yaml and examples/bgp.yaml and waiting for their
+	// Services and pod.
 	NoDemo bool
 	// Out receives progress messages; nil discards them.
 	Out io.Writer
@@ -81,10 +84,14 @@ type Lab struct {
 	Client kubernetes.Interface
 	// DemoVIP is the demo Service's first ingress address (when the demo was applied).
 	DemoVIP string
+	// BGPDemoVIPs are the bgp-demo Service's VIPs, IPv4 then IPv6 (when the demo was applied).
+	BGPDemoVIPs []netip.Addr
 
 	out       io.Writer
 	labBinary string
 	tokens    map[string]string
+	// router is lab-router's FRR when this process started it (see Router).
+	router *frr.Router
 }
 
 // StateDir is where the lab keeps its state: <repo>/.lab.
@@ -122,9 +129,10 @@ func ownerIsLiveProcess(owner string) bool {
 	return strings.HasPrefix(owner, "pid ") && err == nil && alive(pid)
 }
 
-// Up brings the lab up, or repairs it: the network, the control plane, the Nodes, a node agent
-// (and, when built, an announcer) per node, then examples/demo.yaml. It returns once the nodes
-// are initialised and Ready and the demo Service has its EXTERNAL-IP and a Running pod.
+// Up brings the lab up, or repairs it: the network, FRR in lab-router, the control plane, the
+// Nodes, a node agent (and, when built, an announcer) per node, then examples/demo.yaml and
+// examples/bgp.yaml. It returns once the nodes are initialised and Ready and both demo Services
+// have their EXTERNAL-IPs and a Running pod (it does not wait for BGP routes).
 func Up(ctx context.Context, opts Options) (*Lab, error) {
 	l := newLab(opts.Out)
 	l.labBinary = opts.LabBinary
@@ -171,6 +179,9 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 		return nil, fmt.Errorf("making the lab network: %w", err)
 	}
 	l.printf("%-36s ready in %.1fs (namespaces %s)\n", "network", time.Since(start).Seconds(), strings.Join(Namespaces(), " "))
+	if err := l.ensureRouter(ctx); err != nil {
+		return nil, err
+	}
 
 	if err := l.writeCredentials(); err != nil {
 		return nil, err
@@ -201,6 +212,9 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 			return nil, fmt.Errorf("applying examples/demo.yaml: %w", err)
 		}
 		if l.DemoVIP, err = l.waitDemo(ctx); err != nil {
+			return nil, err
+		}
+		if err := l.applyBGPDemo(ctx); err != nil {
 			return nil, err
 		}
 	}
@@ -245,6 +259,9 @@ func (l *Lab) liveParts() []string {
 				live = append(live, c.name)
 			}
 		}
+	}
+	if len(l.frrRunning()) > 0 {
+		live = append(live, "frr (lab-router)")
 	}
 	live = append(live, labNamespacesPresent()...)
 	if linkExists(context.Background(), "", HostManagementLink) {

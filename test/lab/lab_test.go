@@ -27,7 +27,7 @@ func TestTopology(t *testing.T) {
 	if _, err := Node("lab-node-4"); err == nil {
 		t.Error("Node(lab-node-4) did not fail")
 	}
-	if got, want := strings.Join(Namespaces(), " "), "lab-lan lab-node-1 lab-node-2 lab-node-3 lab-router lab-client"; got != want {
+	if got, want := strings.Join(Namespaces(), " "), "lab-lan lab-node-1 lab-node-2 lab-node-3 lab-router lab-client lab-remote"; got != want {
 		t.Errorf("Namespaces() = %s, want %s", got, want)
 	}
 	if r := RouterHost(); r.IPv4 != netip.MustParseAddr("198.18.0.1") || r.IPv6 != netip.MustParseAddr("2001:db8:0:1::1") {
@@ -38,6 +38,25 @@ func TestTopology(t *testing.T) {
 	}
 	if got := RouterAddr(RouterSubnet4).String() + " " + RouterAddr(RouterSubnet6).String(); got != "198.18.1.1 2001:db8:0:2::1" {
 		t.Errorf("router subnet addresses %s", got)
+	}
+	rem := RemoteHost()
+	if rem.Namespace != "lab-remote" || rem.IPv4 != netip.MustParseAddr("198.18.1.100") || rem.IPv6 != netip.MustParseAddr("2001:db8:0:2::100") || rem.Cable != "" {
+		t.Errorf("remote %+v", rem)
+	}
+	if !RouterSubnet4.Contains(rem.IPv4) || !RouterSubnet6.Contains(rem.IPv6) {
+		t.Errorf("remote %s, %s outside the subnet behind the router", rem.IPv4, rem.IPv6)
+	}
+	// The BGP pool is reachable only through BGP: on no subnet of the lab.
+	for _, p := range []netip.Prefix{LANPrefix4, LANPrefix6, RouterSubnet4, RouterSubnet6, ManagementPrefix, PodPrefix} {
+		if p.Overlaps(BGPPool4) || p.Overlaps(BGPPool6) {
+			t.Errorf("%s overlaps the BGP pool %s, %s", p, BGPPool4, BGPPool6)
+		}
+	}
+	lab15, doc32 := netip.MustParsePrefix("198.18.0.0/15"), netip.MustParsePrefix("2001:db8::/32")
+	for _, p := range []netip.Prefix{RouterSubnet4, BGPPool4, RouterSubnet6, BGPPool6} {
+		if !lab15.Contains(p.Addr()) && !doc32.Contains(p.Addr()) {
+			t.Errorf("%s is outside the lab's address space", p)
+		}
 	}
 	for _, h := range Hosts() {
 		// Interface names are at most 15 bytes.
@@ -134,5 +153,60 @@ func TestNodeProblem(t *testing.T) {
 	n.Status.Addresses = n.Status.Addresses[:1]
 	if p := NodeProblem(n); p == "" {
 		t.Error("a node with one InternalIP passed")
+	}
+}
+
+// lab-router's FRR configuration is what docs and tests rely on: pin its parts.
+func TestRouterConfig(t *testing.T) {
+	conf := RouterConfig()
+	for _, want := range []string{
+		"router bgp 64512\n",
+		" bgp router-id 198.18.0.1\n",
+		" no bgp ebgp-requires-policy\n",
+		" no bgp default ipv4-unicast\n",
+		" bgp bestpath as-path multipath-relax\n",
+		" bgp graceful-restart\n",
+		" neighbor NODES4 remote-as external\n",
+		" neighbor NODES6 remote-as external\n",
+		" bgp listen range 198.18.0.0/24 peer-group NODES4\n",
+		" bgp listen range 2001:db8:0:1::/64 peer-group NODES6\n",
+		" address-family ipv4 unicast\n  neighbor NODES4 activate\n  neighbor NODES4 route-map NOTHING out\n  maximum-paths 16\n exit-address-family\n",
+		" address-family ipv6 unicast\n  neighbor NODES6 activate\n  neighbor NODES6 route-map NOTHING out\n  maximum-paths 16\n exit-address-family\n",
+		"route-map NOTHING deny 10\n",
+	} {
+		if !strings.Contains(conf, want) {
+			t.Errorf("lab-router's configuration lacks %q:\n%s", want, conf)
+		}
+	}
+	for _, never := range []string{"password", "timers"} {
+		if strings.Contains(conf, never) {
+			t.Errorf("lab-router's configuration has %q:\n%s", never, conf)
+		}
+	}
+	// Each peer group is active in its own family only.
+	v4 := conf[strings.Index(conf, "address-family ipv4"):strings.Index(conf, "address-family ipv6")]
+	v6 := conf[strings.Index(conf, "address-family ipv6"):]
+	if strings.Contains(v4, "NODES6") || strings.Contains(v6, "NODES4") {
+		t.Errorf("a peer group is active in the other family:\n%s", conf)
+	}
+}
+
+func TestCountSessions(t *testing.T) {
+	summary := `{"ipv4Unicast":{"routerId":"198.18.0.1","peers":{"198.18.0.11":{"state":"Established"},"198.18.0.12":{"state":"Active"}}},
+"ipv6Unicast":{"peers":{"2001:db8:0:1::11":{"state":"Established"}}}}`
+	up, total, err := countSessions([]byte(summary))
+	if err != nil || up != 2 || total != 3 {
+		t.Errorf("countSessions = %d, %d, %v; want 2, 3", up, total, err)
+	}
+	if up, total, err := countSessions([]byte(`{}`)); err != nil || up != 0 || total != 0 {
+		t.Errorf("countSessions({}) = %d, %d, %v", up, total, err)
+	}
+}
+
+func TestHostRoute(t *testing.T) {
+	for in, want := range map[string]string{"198.18.2.1": "198.18.2.1/32", "2001:db8:0:3::1": "2001:db8:0:3::1/128", "::ffff:198.18.2.7": "198.18.2.7/32"} {
+		if got := HostRoute(netip.MustParseAddr(in)).String(); got != want {
+			t.Errorf("HostRoute(%s) = %s, want %s", in, got, want)
+		}
 	}
 }

@@ -73,6 +73,10 @@ func configureNamespace(ctx context.Context, ns string) error {
 		"net.ipv6.conf.default.accept_dad", "0",
 		"net.ipv6.conf.all.accept_ra", "0",
 		"net.ipv6.conf.default.accept_ra", "0",
+		// No reverse-path filter anywhere (a namespace may inherit the host's): ECMP and
+		// BGP-routed VIPs make asymmetric paths normal, and the lab must not drop them silently.
+		"net.ipv4.conf.all.rp_filter", "0",
+		"net.ipv4.conf.default.rp_filter", "0",
 	}
 	if ns == LANNamespace {
 		// The switch has no address of its own: its bridges and ports stay silent on the LAN
@@ -157,7 +161,8 @@ func configureLANPort(ctx context.Context, h Host) error {
 		return err
 	}
 	if err := writeSysctls(ctx, ns, "net.ipv6.conf."+LANInterface+".accept_dad", "0",
-		"net.ipv6.conf."+LANInterface+".accept_ra", "0"); err != nil {
+		"net.ipv6.conf."+LANInterface+".accept_ra", "0",
+		"net.ipv4.conf."+LANInterface+".rp_filter", "0"); err != nil {
 		return err
 	}
 	cmds = [][]string{
@@ -202,27 +207,42 @@ func configureHostManagement(ctx context.Context) error {
 	})
 }
 
-// configureRouter gives lab-router its second subnet and turns forwarding on. The subnet sits on
-// eth1, one end of a veth pair whose other end (eth1-end, no address) stays in lab-router: it
-// stands in for a dummy interface, which not every kernel has (the dummy module may be absent).
+// configureRouter links lab-router to lab-remote (eth1 in the router, eth0 in the remote) and
+// makes the router route: forwarding on, and ECMP hashing on the 5-tuple
+// (fib_multipath_hash_policy=1), so that flows from lab-remote to a VIP with several BGP next
+// hops spread over the nodes rather than all following the one hash of their addresses.
 func configureRouter(ctx context.Context) error {
-	ns := RouterNamespace
-	if err := ensureVeth(ctx, veth{ns, RouterSubnetInterface, ns, routerSubnetPeer}); err != nil {
+	ns, remote := RouterNamespace, RemoteHost()
+	if err := ensureVeth(ctx, veth{ns, RouterSubnetInterface, remote.Namespace, RemoteInterface}); err != nil {
 		return err
 	}
 	if err := writeSysctls(ctx, ns,
 		"net.ipv6.conf."+RouterSubnetInterface+".accept_dad", "0",
-		"net.ipv6.conf."+routerSubnetPeer+".disable_ipv6", "1",
+		"net.ipv4.conf."+RouterSubnetInterface+".rp_filter", "0",
 		"net.ipv4.ip_forward", "1",
 		"net.ipv6.conf.all.forwarding", "1",
+		"net.ipv4.fib_multipath_hash_policy", "1",
+		"net.ipv6.fib_multipath_hash_policy", "1",
+	); err != nil {
+		return err
+	}
+	if err := writeSysctls(ctx, remote.Namespace,
+		"net.ipv6.conf."+RemoteInterface+".accept_dad", "0",
+		"net.ipv6.conf."+RemoteInterface+".accept_ra", "0",
+		"net.ipv4.conf."+RemoteInterface+".rp_filter", "0",
 	); err != nil {
 		return err
 	}
 	return runAll(ctx, [][]string{
-		{"ip", "-n", ns, "link", "set", routerSubnetPeer, "up"},
 		{"ip", "-n", ns, "link", "set", RouterSubnetInterface, "up"},
 		{"ip", "-n", ns, "addr", "replace", prefixed(RouterAddr(RouterSubnet4).String(), RouterSubnet4.Bits()), "dev", RouterSubnetInterface},
 		{"ip", "-n", ns, "addr", "replace", prefixed(RouterAddr(RouterSubnet6).String(), RouterSubnet6.Bits()), "dev", RouterSubnetInterface, "nodad"},
+		{"ip", "-n", remote.Namespace, "link", "set", RemoteInterface, "address", remote.MAC},
+		{"ip", "-n", remote.Namespace, "link", "set", RemoteInterface, "up"},
+		{"ip", "-n", remote.Namespace, "addr", "replace", prefixed(remote.IPv4.String(), RouterSubnet4.Bits()), "dev", RemoteInterface},
+		{"ip", "-n", remote.Namespace, "addr", "replace", prefixed(remote.IPv6.String(), RouterSubnet6.Bits()), "dev", RemoteInterface, "nodad"},
+		{"ip", "-n", remote.Namespace, "route", "replace", "default", "via", RouterAddr(RouterSubnet4).String(), "dev", RemoteInterface},
+		{"ip", "-n", remote.Namespace, "-6", "route", "replace", "default", "via", RouterAddr(RouterSubnet6).String(), "dev", RemoteInterface},
 	})
 }
 

@@ -11,10 +11,15 @@ import (
 )
 
 // Down stops the lab this handle belongs to; see the package-level Down.
-func (l *Lab) Down() error { return down(context.Background(), l.out) }
+func (l *Lab) Down() error {
+	if l.router != nil && os.Geteuid() == 0 {
+		l.stopFRR(l.out)
+	}
+	return down(context.Background(), l.out)
+}
 
 // Down removes every part of the lab, whoever started it: its processes (by their PID files,
-// then any process left inside a lab namespace, each by PID), its namespaces (with their links,
+// FRR's in .lab/frr included, then any process left inside a lab namespace, each by PID), its namespaces (with their links,
 // addresses and nftables rules), the host end of the management link, and the state directory.
 // It is harmless when no lab exists.
 func Down(out io.Writer) error {
@@ -37,6 +42,7 @@ func down(ctx context.Context, out io.Writer) error {
 			l.printf("%-36s stopped (pid %d)\n", c.name, pid)
 		}
 	}
+	l.stopFRR(out)
 	// Anything else still inside a lab namespace (a process started by hand, or by a test).
 	ids := map[netnsID]string{}
 	for _, ns := range labNamespacesPresent() {
@@ -89,6 +95,7 @@ func Status(out io.Writer) error {
 			l.printf("%-36s not running\n", c.name)
 		}
 	}
+	l.printf("%-36s %s\n", "frr (lab-router)", l.frrStatus())
 	present := labNamespacesPresent()
 	for _, ns := range Namespaces() {
 		if !slices.Contains(present, ns) {
@@ -105,6 +112,10 @@ func Status(out io.Writer) error {
 				state += ", management " + linkState(LANNamespace, h.ManagementCable)
 			}
 			l.printf("%-36s cable %s\n", "netns/"+h.Namespace, state)
+		}
+		if slices.Contains(present, RemoteNamespace) {
+			l.printf("%-36s link %s (lab-router %s)\n", "netns/"+RemoteNamespace,
+				linkState(RouterNamespace, RouterSubnetInterface), RouterSubnetInterface)
 		}
 	}
 	return nil

@@ -14,6 +14,9 @@ const (
 	RouterNamespace = "lab-router"
 	// ClientNamespace is a host on the LAN that is not a node: where curl, arping and ndisc6 run.
 	ClientNamespace = "lab-client"
+	// RemoteNamespace is a host behind the router, off the LAN (RouterSubnet4, RouterSubnet6):
+	// only routed traffic reaches it, so it is where BGP-announced VIPs are tested from.
+	RemoteNamespace = "lab-remote"
 
 	// LANBridge is the LAN switch, in LANNamespace.
 	LANBridge = "br-lan"
@@ -28,10 +31,11 @@ const (
 	LANInterface = "eth0"
 	// ManagementInterface is the management interface inside every node namespace.
 	ManagementInterface = "mgmt0"
-	// RouterSubnetInterface holds the subnet behind the router, in RouterNamespace.
+	// RouterSubnetInterface holds the subnet behind the router, in RouterNamespace: one end of a
+	// veth whose other end is RemoteInterface in RemoteNamespace (down it to cut lab-remote off).
 	RouterSubnetInterface = "eth1"
-	// routerSubnetPeer is the other end of RouterSubnetInterface's veth, also in RouterNamespace.
-	routerSubnetPeer = "eth1-end"
+	// RemoteInterface is lab-remote's only interface, on the subnet behind the router.
+	RemoteInterface = "eth0"
 )
 
 // Nodes are the names of the node namespaces, which are also the names of their Node objects.
@@ -41,9 +45,14 @@ var Nodes = []string{"lab-node-1", "lab-node-2", "lab-node-3"}
 var (
 	LANPrefix4 = netip.MustParsePrefix("198.18.0.0/24")
 	LANPrefix6 = netip.MustParsePrefix("2001:db8:0:1::/64")
-	// Subnet behind the router (for the BGP work); nodes and the client route it via the router.
+	// Subnet behind the router, where lab-remote lives; nodes and the client route it via the
+	// router.
 	RouterSubnet4 = netip.MustParsePrefix("198.18.1.0/24")
 	RouterSubnet6 = netip.MustParsePrefix("2001:db8:0:2::/64")
+	// BGPPool4 and BGPPool6 are the addresses of examples/bgp.yaml's IPPool bgp-pool: off the
+	// LAN and off every connected subnet, so only a BGP route in the router delivers them.
+	BGPPool4 = netip.MustParsePrefix("198.18.2.0/24")
+	BGPPool6 = netip.MustParsePrefix("2001:db8:0:3::/120")
 	// ManagementPrefix is the management link's subnet; the host end holds APIServerAddr.
 	ManagementPrefix = netip.MustParsePrefix("198.18.254.0/24")
 	APIServerAddr    = netip.MustParseAddr("198.18.254.1")
@@ -54,7 +63,7 @@ var (
 	DemoVIP = netip.MustParseAddr("198.18.0.240")
 )
 
-// Host is one namespace attached to the LAN.
+// Host is one namespace attached to the LAN (or, for RemoteHost, behind the router).
 type Host struct {
 	// Namespace is the network namespace's name (for a node, also its Node's name).
 	Namespace string
@@ -89,6 +98,16 @@ func ClientHost() Host {
 	}
 }
 
+// RemoteHost is the lab-remote namespace: .100 and ::100 behind the router, default routes via
+// the router's RouterAddr. It has no LAN cable (Cable is empty); its link is RouterSubnetInterface.
+func RemoteHost() Host {
+	return Host{
+		Namespace: RemoteNamespace,
+		IPv4:      netip.MustParseAddr("198.18.1.100"), IPv6: netip.MustParseAddr("2001:db8:0:2::100"),
+		MAC: "02:18:01:00:01:00",
+	}
+}
+
 // Node returns the node namespace name (lab-node-1 ... lab-node-3): .1N and ::1N on the LAN,
 // 198.18.254.1N on the management link.
 func Node(name string) (Host, error) {
@@ -119,13 +138,13 @@ func Hosts() []Host {
 	return append(hosts, RouterHost(), ClientHost())
 }
 
-// Namespaces are all the lab's network namespaces, the LAN's first.
+// Namespaces are all the lab's network namespaces, the LAN's first, lab-remote last.
 func Namespaces() []string {
 	names := []string{LANNamespace}
 	for _, h := range Hosts() {
 		names = append(names, h.Namespace)
 	}
-	return names
+	return append(names, RemoteNamespace)
 }
 
 // podCIDRs are a node's spec.podCIDRs: API data for kwok, which hands pod IPs out of them.
