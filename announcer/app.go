@@ -2,6 +2,7 @@ package announcer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -38,7 +39,14 @@ type App struct {
 	cfg        Config
 	newSpeaker speakerFactory
 	metrics    *metrics
+	// stopForGood turns the next stop into a departure (BGP: drain, withdraw, Cease) rather
+	// than a restart (BGP: keep the sessions open so the routers hold the routes).
+	stopForGood atomic.Bool
 }
+
+// StopForGood tells the announcer that the coming stop is for good (the node shuts down): BGP
+// routes are drained and withdrawn instead of kept for a restart. Call it before cancelling Run.
+func (a *App) StopForGood() { a.stopForGood.Store(true) }
 
 // New builds the announcer; Run starts it.
 func New(cfg Config) (*App, error) {
@@ -82,11 +90,17 @@ func (a *App) Run(ctx context.Context) error {
 	nodes := factory.Core().V1().Nodes()
 	dynFactory := dynamicinformer.NewDynamicSharedInformerFactory(dyn, 0)
 	pools := dynFactory.ForResource(v1alpha1.IPPoolResource)
-	kick := make(chan struct{}, 1)
+	// BGPPeers have their own factory: layer 2 must not wait for them (an install without the
+	// BGPPeer CRD, or without the RBAC to read it, still announces at layer 2).
+	bgpFactory := dynamicinformer.NewDynamicSharedInformerFactory(dyn, 0)
+	bgpPeers := bgpFactory.ForResource(v1alpha1.BGPPeerResource)
+	kick, bgpKick := make(chan struct{}, 1), make(chan struct{}, 1)
 	kickFn := func() {
-		select {
-		case kick <- struct{}{}:
-		default:
+		for _, ch := range []chan struct{}{kick, bgpKick} {
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
 		}
 	}
 	handler := cache.ResourceEventHandlerFuncs{
@@ -102,10 +116,16 @@ func (a *App) Run(ctx context.Context) error {
 		}
 		registrations = append(registrations, reg)
 	}
+	peersReg, err := bgpPeers.Informer().AddEventHandler(handler)
+	if err != nil {
+		return err
+	}
 	factory.Start(ctx.Done())
 	dynFactory.Start(ctx.Done())
+	bgpFactory.Start(ctx.Done())
 	defer factory.Shutdown()
 	defer dynFactory.Shutdown()
+	defer bgpFactory.Shutdown()
 	logger.Info("Waiting for the API server's objects")
 	synced := make([]cache.InformerSynced, 0, len(registrations))
 	for _, r := range registrations {
@@ -186,7 +206,26 @@ func (a *App) Run(ctx context.Context) error {
 	r.view = func() l2View { return lister.view(a.cfg.NodeName, memberSel) }
 	logger.Info("Announcer started", "interface", defaultIf.Name, "address", nodeAddr, "heartbeatPort", a.cfg.HeartbeatPort,
 		"heartbeatInterval", a.cfg.HeartbeatInterval, "failureTimeout", a.cfg.FailureTimeout, "keyID", fmt.Sprintf("%08x", sealer.CurrentID()))
-	return r.run(ctx)
+	bgp := &bgpRunner{
+		cfg: a.cfg, lister: lister, peers: bgpPeers.Lister(), synced: peersReg.HasSynced, client: client,
+		status:   &bgpStatusWriter{dyn: dyn, node: a.cfg.NodeName, written: map[string]v1alpha1.BGPSessionStatus{}},
+		recorder: recorder, metrics: a.metrics, kick: bgpKick, stopForGood: &a.stopForGood,
+	}
+	// A BGP failure stops the announcer (the pod restarts) rather than leaving layer 2 running
+	// with BGP dead and nobody told.
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	bgpDone := make(chan error, 1)
+	go func() {
+		err := bgp.run(runCtx)
+		if err != nil {
+			cancel()
+		}
+		bgpDone <- err
+	}()
+	l2Err := r.run(runCtx)
+	bgpErr := <-bgpDone
+	return errors.Join(l2Err, bgpErr)
 }
 
 // view reads the caches into the core's inputs.

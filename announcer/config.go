@@ -45,6 +45,12 @@ type Config struct {
 	BurstInterval time.Duration
 	// Refresh resends one gratuitous packet per owned VIP this often, against switch FDB ageing.
 	Refresh time.Duration
+	// BGPDrainTime is how long a leaving node advertises its routes with GRACEFUL_SHUTDOWN
+	// (RFC 8326) before withdrawing them, so the routers move traffic first.
+	BGPDrainTime time.Duration
+	// StateDir keeps what must survive a restart of the announcer on this node: the marker that
+	// makes the next announcer announce a BGP graceful restart. Empty: no graceful restart.
+	StateDir string
 }
 
 // DefaultConfig has the shipped defaults: a dead owner is replaced within about 250 ms.
@@ -61,6 +67,8 @@ func DefaultConfig() Config {
 		BurstCount:        3,
 		BurstInterval:     100 * time.Millisecond,
 		Refresh:           60 * time.Second,
+		BGPDrainTime:      5 * time.Second,
+		StateDir:          "/run/baremetal-announcer",
 	}
 }
 
@@ -93,6 +101,9 @@ func (c Config) Validate() error {
 	}
 	if c.BurstCount < 1 {
 		errs = append(errs, fmt.Errorf("burst count %d must be at least 1", c.BurstCount))
+	}
+	if c.BGPDrainTime < 0 || c.BGPDrainTime > 10*time.Minute {
+		errs = append(errs, fmt.Errorf("BGP drain time %s must be between 0 and 10m", c.BGPDrainTime))
 	}
 	return errors.Join(errs...)
 }

@@ -9,6 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"k8s.io/klog/v2"
+
+	"github.com/baremetal-dev/cloud-provider-baremetal/announcer/bgpspeaker"
 )
 
 // metrics are the announcer's Prometheus metrics, on their own registry.
@@ -21,6 +23,10 @@ type metrics struct {
 	peersAlive        prometheus.Gauge
 	peersConnected    prometheus.Gauge
 	state             prometheus.Gauge
+	bgpEstablished    *prometheus.GaugeVec
+	bgpAdvertised     *prometheus.GaugeVec
+	bgpUpdates        *prometheus.GaugeVec
+	bgpErrors         *prometheus.GaugeVec
 }
 
 func newMetrics() *metrics {
@@ -50,7 +56,20 @@ func newMetrics() *metrics {
 			Name: "baremetal_announcer_member_state", Help: "This announcer's membership state: 1 joining (owns nothing yet), 2 active, 3 leaving.",
 		}),
 	}
-	m.registry.MustRegister(m.vipsOwned, m.ownershipChanges, m.droppedHeartbeats, m.wireConflicts, m.peersAlive, m.peersConnected, m.state)
+	m.bgpEstablished = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "baremetal_announcer_bgp_session_established", Help: "1 while this node's BGP session with the peer is Established, else 0.",
+	}, []string{"peer"})
+	m.bgpAdvertised = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "baremetal_announcer_bgp_prefixes_advertised", Help: "Prefixes this node advertises to the peer.",
+	}, []string{"peer"})
+	m.bgpUpdates = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "baremetal_announcer_bgp_updates_sent", Help: "BGP UPDATE messages sent to the peer by the current session speaker (a counter that restarts with the announcer).",
+	}, []string{"peer"})
+	m.bgpErrors = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "baremetal_announcer_bgp_session_error", Help: "1 with the last error in words as a label while the session with the peer has one; see the BGPPeer's status.",
+	}, []string{"peer", "error"})
+	m.registry.MustRegister(m.vipsOwned, m.ownershipChanges, m.droppedHeartbeats, m.wireConflicts, m.peersAlive, m.peersConnected, m.state,
+		m.bgpEstablished, m.bgpAdvertised, m.bgpUpdates, m.bgpErrors)
 	return m
 }
 
@@ -90,5 +109,26 @@ func (m *metrics) serve(ctx context.Context, addr string) {
 	}()
 	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		klog.FromContext(ctx).Error(err, "Metrics server stopped", "address", addr)
+	}
+}
+
+// bgpSessions exports the sessions of the peers that select this node; other peers' series go.
+func (m *metrics) bgpSessions(statuses map[string]bgpspeaker.PeerStatus, peers []string) {
+	m.bgpEstablished.Reset()
+	m.bgpAdvertised.Reset()
+	m.bgpUpdates.Reset()
+	m.bgpErrors.Reset()
+	for _, name := range peers {
+		st := statuses[name]
+		up := 0.0
+		if st.State == bgpspeaker.StateEstablished {
+			up = 1
+		}
+		m.bgpEstablished.WithLabelValues(name).Set(up)
+		m.bgpAdvertised.WithLabelValues(name).Set(float64(st.Advertised))
+		m.bgpUpdates.WithLabelValues(name).Set(float64(st.UpdatesSent))
+		if st.LastError != "" {
+			m.bgpErrors.WithLabelValues(name, truncate(st.LastError, 200)).Set(1)
+		}
 	}
 }

@@ -1,8 +1,8 @@
 // Package desired computes, from the API's objects, the VIPs a node's announcers must make the
 // network deliver: those of load-balanced Services with a ready or serving endpoint, with their
 // pool's announcement settings and, for externalTrafficPolicy: Local, the nodes that may
-// announce them. It is pure: objects in, VIPs out. Layer 2 (announcer/l2) and, later, BGP both
-// start from it.
+// announce them. It is pure: objects in, VIPs out. Layer 2 (announcer/l2) and BGP both start
+// from it.
 package desired
 
 import (
@@ -43,6 +43,71 @@ func (s labelSelector) Matches(l map[string]string) bool { return s.Selector.Mat
 // this provider that have a ready or serving endpoint, with their candidate nodes
 // (externalTrafficPolicy: Local) and their pool's settings. It is pure: objects in, VIPs out.
 func VIPs(services []*v1.Service, endpointSlices []*discoveryv1.EndpointSlice, pools map[string]*v1alpha1.IPPool) []VIP {
+	found := gather(services, endpointSlices, func(name string) bool {
+		_, ok := l2Settings(pools[name])
+		return ok
+	})
+	out := make([]VIP, 0, len(found))
+	for _, g := range found {
+		info := VIP{VIP: election.VIP{Addr: g.Addr, Candidates: g.Candidates}, Pool: g.Pool, Services: g.Services}
+		if l2, _ := l2Settings(pools[g.Pool]); l2 != nil {
+			info.Interfaces = slices.Clone(l2.Interfaces)
+			if sel, err := selector(l2.NodeSelector); err == nil && sel != nil {
+				info.NodeSelector = labelSelector{sel}
+			} else if err != nil {
+				// A selector that does not parse selects nothing, rather than everything.
+				info.NodeSelector = labelSelector{labels.Nothing()}
+			}
+		}
+		out = append(out, info)
+	}
+	return out
+}
+
+// BGPVIP is one VIP to advertise over BGP.
+type BGPVIP struct {
+	Addr netip.Addr
+	// Services using the VIP ("namespace/name"), sorted.
+	Services []string
+	// Pool the VIP came from, and its BGP settings (never nil).
+	Pool     string
+	Settings *v1alpha1.BGPAnnounce
+	// Candidates are the nodes with a serving endpoint of every externalTrafficPolicy: Local
+	// Service using the VIP; nil when every such Service is Cluster.
+	Candidates map[string]bool
+}
+
+// BGPVIPs lists the VIPs of pools announced over BGP, on the same terms as VIPs: a Service
+// with a ready or serving endpoint somewhere, and for Local Services the nodes that have one.
+// A VIP whose pool is unknown (deleted, or not recorded yet) is not advertised over BGP: unlike
+// layer 2, where the default keeps a VIP answered, BGP needs the pool's peers.
+func BGPVIPs(services []*v1.Service, endpointSlices []*discoveryv1.EndpointSlice, pools map[string]*v1alpha1.IPPool) []BGPVIP {
+	found := gather(services, endpointSlices, func(name string) bool { return bgpSettings(pools[name]) != nil })
+	out := make([]BGPVIP, 0, len(found))
+	for _, g := range found {
+		out = append(out, BGPVIP{Addr: g.Addr, Services: g.Services, Pool: g.Pool, Settings: bgpSettings(pools[g.Pool]), Candidates: g.Candidates})
+	}
+	return out
+}
+
+func bgpSettings(pool *v1alpha1.IPPool) *v1alpha1.BGPAnnounce {
+	if pool == nil || pool.Spec.Announce == nil {
+		return nil
+	}
+	return pool.Spec.Announce.BGP
+}
+
+// gathered is a VIP in use by served Services whose pool an announcement protocol accepts.
+type gathered struct {
+	Addr       netip.Addr
+	Services   []string
+	Pool       string
+	Candidates map[string]bool
+}
+
+// gather collects the VIPs of load-balanced Services of this provider that have a ready or
+// serving endpoint and whose pool accept takes, sorted by address.
+func gather(services []*v1.Service, endpointSlices []*discoveryv1.EndpointSlice, accept func(pool string) bool) []gathered {
 	slicesByService := map[string][]*discoveryv1.EndpointSlice{}
 	for _, es := range endpointSlices {
 		name := es.Labels[discoveryv1.LabelServiceName]
@@ -53,7 +118,7 @@ func VIPs(services []*v1.Service, endpointSlices []*discoveryv1.EndpointSlice, p
 		slicesByService[key] = append(slicesByService[key], es)
 	}
 
-	byAddr := map[netip.Addr]*VIP{}
+	byAddr := map[netip.Addr]*gathered{}
 	// candidates per VIP: intersection over the Local Services using it.
 	local := map[netip.Addr]map[string]bool{}
 	// Services sharing a VIP may name different pools: the first by namespace/name decides its
@@ -77,22 +142,12 @@ func VIPs(services []*v1.Service, endpointSlices []*discoveryv1.EndpointSlice, p
 				continue
 			}
 			poolName := v1alpha1.AllocatedPoolOf(svc.Annotations[AnnotationAllocatedPool], ing.IP, i)
-			l2, ok := l2Settings(pools[poolName])
-			if !ok {
+			if !accept(poolName) {
 				continue
 			}
 			info, seen := byAddr[addr]
 			if !seen {
-				info = &VIP{VIP: election.VIP{Addr: addr}, Pool: poolName}
-				if l2 != nil {
-					info.Interfaces = slices.Clone(l2.Interfaces)
-					if sel, err := selector(l2.NodeSelector); err == nil && sel != nil {
-						info.NodeSelector = labelSelector{sel}
-					} else if err != nil {
-						// A selector that does not parse selects nothing, rather than everything.
-						info.NodeSelector = labelSelector{labels.Nothing()}
-					}
-				}
+				info = &gathered{Addr: addr, Pool: poolName}
 				byAddr[addr] = info
 			}
 			info.Services = append(info.Services, key)
@@ -109,7 +164,7 @@ func VIPs(services []*v1.Service, endpointSlices []*discoveryv1.EndpointSlice, p
 			}
 		}
 	}
-	out := make([]VIP, 0, len(byAddr))
+	out := make([]gathered, 0, len(byAddr))
 	for addr, info := range byAddr {
 		if c, ok := local[addr]; ok {
 			info.Candidates = c
@@ -117,7 +172,7 @@ func VIPs(services []*v1.Service, endpointSlices []*discoveryv1.EndpointSlice, p
 		slices.Sort(info.Services)
 		out = append(out, *info)
 	}
-	slices.SortFunc(out, func(a, b VIP) int { return a.Addr.Compare(b.Addr) })
+	slices.SortFunc(out, func(a, b gathered) int { return a.Addr.Compare(b.Addr) })
 	return out
 }
 

@@ -1,6 +1,7 @@
-// Command baremetal-announcer runs on every node (a host-network DaemonSet) and makes the LAN
-// deliver the VIPs this node owns: it answers ARP and NDP for them and hands them over within a
-// fraction of a second when their owner fails.
+// Command baremetal-announcer runs on every node (a host-network DaemonSet) and makes the network
+// deliver the VIPs: at layer 2 it answers ARP and NDP for the VIPs this node owns and hands them
+// over within a fraction of a second when their owner fails; over BGP it advertises the VIPs this
+// node can deliver to the routers in the BGPPeers.
 package main
 
 import (
@@ -33,6 +34,8 @@ func main() {
 	fs.IntVar(&cfg.BurstCount, "gratuitous-count", cfg.BurstCount, "gratuitous ARPs / unsolicited NAs sent on takeover")
 	fs.DurationVar(&cfg.BurstInterval, "gratuitous-interval", cfg.BurstInterval, "spacing of the takeover packets")
 	fs.DurationVar(&cfg.Refresh, "refresh-interval", cfg.Refresh, "resend one gratuitous packet per owned VIP this often (switch FDB ageing)")
+	fs.DurationVar(&cfg.BGPDrainTime, "bgp-drain-time", cfg.BGPDrainTime, "how long a leaving node (cordoned, excluded, or stopped for good) advertises its BGP routes with GRACEFUL_SHUTDOWN before withdrawing them")
+	fs.StringVar(&cfg.StateDir, "state-dir", cfg.StateDir, "directory kept across restarts of the announcer on this node (a hostPath): it marks a restart, so the next announcer resumes BGP sessions with graceful restart; empty disables graceful restart")
 	klog.InitFlags(fs)
 	_ = fs.Parse(os.Args[1:])
 	if *port > 65535 {
@@ -46,8 +49,18 @@ func main() {
 		fmt.Fprintf(os.Stderr, "baremetal-announcer: %v\n", err)
 		os.Exit(2)
 	}
+	// SIGTERM and SIGINT stop for a restart: BGP sessions stay open until the process exits, so
+	// the routers keep the routes (graceful restart), unless the node is cordoned or excluded.
+	// SIGUSR2 stops for good (node shutdown): BGP routes are drained, withdrawn and closed.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
+	forGood := make(chan os.Signal, 1)
+	signal.Notify(forGood, syscall.SIGUSR2)
+	go func() {
+		<-forGood
+		app.StopForGood()
+		stop()
+	}()
 	if err := app.Run(ctx); err != nil {
 		klog.ErrorS(err, "Announcer failed")
 		klog.Flush()

@@ -1,0 +1,310 @@
+package announcer
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/klog/v2"
+
+	"github.com/baremetal-dev/cloud-provider-baremetal/announcer/bgpspeaker"
+	"github.com/baremetal-dev/cloud-provider-baremetal/announcer/desired"
+	"github.com/baremetal-dev/cloud-provider-baremetal/api/v1alpha1"
+)
+
+// restartMarker is the file, in the state directory, that an announcer leaving for a restart
+// writes: the next one announces a graceful restart (the routers hold its routes as stale).
+const restartMarker = "bgp-restarting"
+
+// passwordTTL bounds how stale a cached BGP password may be.
+const passwordTTL = 30 * time.Second
+
+// bgpRunner runs one node's BGP: it turns the caches into a plan, hands it to the speaker, and
+// reports the sessions in the BGPPeers' status, events and metrics.
+type bgpRunner struct {
+	cfg      Config
+	lister   objectLister
+	peers    cache.GenericLister
+	synced   cache.InformerSynced
+	client   kubernetes.Interface
+	status   *bgpStatusWriter
+	recorder record.EventRecorder
+	metrics  *metrics
+	kick     chan struct{}
+	// stopForGood is set when the announcer is told the node goes away (not a restart).
+	stopForGood *atomic.Bool
+
+	speaker      *bgpspeaker.Speaker
+	speakerDone  chan error
+	restarting   bool
+	drainSince   time.Time
+	drainReason  string
+	advertised   bool // some route was handed to the speaker since the start or the last drain
+	passwords    map[string]cachedSecret
+	lastStates   map[string]string
+	lastProblems string
+}
+
+type cachedSecret struct {
+	secretValue
+	at time.Time
+}
+
+func (r *bgpRunner) run(ctx context.Context) error {
+	logger := klog.FromContext(ctx).WithValues("protocol", "BGP")
+	ctx = klog.NewContext(ctx, logger)
+	if !cache.WaitForCacheSync(ctx.Done(), r.synced) {
+		return nil
+	}
+	r.restarting = r.takeRestartMarker(logger)
+	r.passwords = map[string]cachedSecret{}
+	r.lastStates = map[string]string{}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	var plan bgpPlan
+	for {
+		select {
+		case <-ctx.Done():
+			return r.exit(context.WithoutCancel(ctx), plan)
+		case err := <-r.speakerDone:
+			return fmt.Errorf("BGP speaker stopped: %w", err)
+		case <-r.kick:
+		case <-tick.C:
+		}
+		plan = r.sync(ctx, time.Now())
+		r.report(ctx, plan)
+	}
+}
+
+// sync plans and converges the speaker once.
+func (r *bgpRunner) sync(ctx context.Context, now time.Time) bgpPlan {
+	in := r.inputs(ctx, now)
+	plan := planBGP(in)
+	if len(plan.desired.Peers) == 0 && r.speaker == nil {
+		return plan
+	}
+	if r.speaker == nil && !r.startSpeaker(ctx, in.self) {
+		return plan
+	}
+	problems, err := r.speaker.Set(ctx, plan.desired)
+	if err != nil {
+		klog.FromContext(ctx).Error(err, "Applying the BGP plan")
+	}
+	for _, p := range problems {
+		if p.Peer != "" {
+			plan.problem(p.Peer, "%s", p.Reason)
+		}
+	}
+	if len(plan.desired.Routes) > 0 {
+		r.advertised = true
+	}
+	return plan
+}
+
+func (r *bgpRunner) startSpeaker(ctx context.Context, self *v1.Node) bool {
+	logger := klog.FromContext(ctx)
+	routerID, ok := internalIPs(self)[4]
+	if !ok {
+		// BGP identifiers are 32-bit: an IPv6-only node gets one derived from its name.
+		routerID = routerIDFromName(self.Name)
+	}
+	sp, err := bgpspeaker.New(bgpspeaker.Config{
+		RouterID: routerID, Restarting: r.restarting,
+		Log: func(msg string, kv ...any) { logger.V(2).Info(msg, kv...) },
+	})
+	if err != nil {
+		logger.Error(err, "Creating the BGP speaker")
+		return false
+	}
+	r.speaker = sp
+	r.speakerDone = make(chan error, 1)
+	// The speaker outlives ctx: on a restart the process exits with its sessions open, so the
+	// routers keep forwarding (graceful restart); exit() decides.
+	go func() { r.speakerDone <- sp.Run(context.WithoutCancel(ctx)) }()
+	logger.Info("BGP speaker started", "routerID", routerID, "restarting", r.restarting)
+	return true
+}
+
+// inputs reads the caches and works out the drain phase.
+func (r *bgpRunner) inputs(ctx context.Context, now time.Time) bgpInputs {
+	in := bgpInputs{pools: r.lister.poolMap(), passwords: map[string]secretValue{}}
+	self, err := r.lister.nodes.Get(r.cfg.NodeName)
+	if err != nil {
+		return in
+	}
+	in.self = self
+	services, _ := r.lister.services.List(labels.Everything())
+	endpointSlices, _ := r.lister.slices.List(labels.Everything())
+	in.vips = desired.BGPVIPs(services, endpointSlices, in.pools)
+	in.peers = r.peerObjects()
+	for _, p := range in.peers {
+		if ns, name, key, ok := passwordRef(p); ok && selects(p.Spec.NodeSelector, self.Labels) {
+			in.passwords[p.Name] = r.password(ctx, ns, name, key, now)
+		}
+	}
+	reason := drainReason(self)
+	if r.stopForGood.Load() && reason == "" {
+		reason = "the announcer is stopping for good"
+	}
+	switch {
+	case reason == "":
+		r.drainSince, r.drainReason = time.Time{}, ""
+		in.drain = notDraining
+	case !r.advertised:
+		in.drain = drainWithdrawn
+	default:
+		if r.drainSince.IsZero() {
+			r.drainSince, r.drainReason = now, reason
+			klog.FromContext(ctx).Info("Draining: advertising with GRACEFUL_SHUTDOWN before withdrawing", "reason", reason, "wait", r.cfg.BGPDrainTime)
+		}
+		in.drain = drainAdvertising
+		if now.Sub(r.drainSince) >= r.cfg.BGPDrainTime {
+			in.drain = drainWithdrawn
+		}
+	}
+	if in.drain == drainWithdrawn {
+		r.advertised = false
+	}
+	return in
+}
+
+func (r *bgpRunner) peerObjects() []*v1alpha1.BGPPeer {
+	objs, err := r.peers.List(labels.Everything())
+	if err != nil {
+		return nil
+	}
+	out := make([]*v1alpha1.BGPPeer, 0, len(objs))
+	for _, obj := range objs {
+		u, ok := obj.(interface{ UnstructuredContent() map[string]any })
+		if !ok {
+			continue
+		}
+		p := &v1alpha1.BGPPeer{}
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.UnstructuredContent(), p); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// password reads a BGP password, cached for passwordTTL.
+func (r *bgpRunner) password(ctx context.Context, ns, name, key string, now time.Time) secretValue {
+	ref := ns + "/" + name + "/" + key
+	if c, ok := r.passwords[ref]; ok && now.Sub(c.at) < passwordTTL {
+		return c.secretValue
+	}
+	getCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var v secretValue
+	secret, err := r.client.CoreV1().Secrets(ns).Get(getCtx, name, metav1.GetOptions{})
+	switch {
+	case apierrors.IsForbidden(err):
+		v.err = fmt.Errorf("cannot read the password Secret %s/%s: forbidden (the announcer reads Secrets only in namespace baremetal-bgp)", ns, name)
+	case apierrors.IsNotFound(err):
+		v.err = fmt.Errorf("the password Secret %s/%s does not exist", ns, name)
+	case err != nil:
+		v.err = fmt.Errorf("cannot read the password Secret %s/%s: %w", ns, name, err)
+	default:
+		pw, ok := secret.Data[key]
+		if !ok || len(pw) == 0 {
+			v.err = fmt.Errorf("the password Secret %s/%s has no key %q", ns, name, key)
+		} else {
+			v.value = string(pw)
+		}
+	}
+	r.passwords[ref] = cachedSecret{secretValue: v, at: now}
+	return v
+}
+
+// exit leaves BGP. Told to stop for good, or on a node that is draining, it de-prefers the
+// routes (GRACEFUL_SHUTDOWN) for the drain time, withdraws them and closes the sessions with a
+// Cease. Otherwise it is a restart: it returns with the sessions open and leaves a marker for
+// the next announcer, so the routers keep the routes as stale until it is back (RFC 4724).
+func (r *bgpRunner) exit(ctx context.Context, plan bgpPlan) error {
+	logger := klog.FromContext(ctx)
+	if r.speaker == nil {
+		return nil
+	}
+	self, err := r.lister.nodes.Get(r.cfg.NodeName)
+	forGood := r.stopForGood.Load() || apierrors.IsNotFound(err) || (self != nil && (drainReason(self) != "" || self.DeletionTimestamp != nil))
+	if !forGood {
+		r.writeRestartMarker(logger)
+		logger.Info("Leaving BGP for a restart: sessions stay open until the process exits, so the routers keep the routes (graceful restart)")
+		return nil
+	}
+	r.stopForGood.Store(true)
+	deadline := time.Now().Add(r.cfg.BGPDrainTime)
+	for {
+		plan = r.sync(ctx, time.Now())
+		r.report(ctx, plan)
+		if len(plan.desired.Routes) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	stopCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	err = r.speaker.Stop(stopCtx)
+	logger.Info("Left BGP for good: routes withdrawn, sessions closed", "err", err)
+	return nil
+}
+
+func (r *bgpRunner) takeRestartMarker(logger klog.Logger) bool {
+	if r.cfg.StateDir == "" {
+		return false
+	}
+	path := filepath.Join(r.cfg.StateDir, restartMarker)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	_ = os.Remove(path)
+	unix, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+	if err != nil {
+		return false
+	}
+	// A marker older than the longest restart time the routers would wait is of no use: they
+	// have flushed the routes already.
+	age := time.Since(time.Unix(unix, 0))
+	fresh := age >= 0 && age < 4095*time.Second
+	logger.Info("Found the previous announcer's restart marker", "age", age.Round(time.Millisecond), "gracefulRestart", fresh)
+	return fresh
+}
+
+func (r *bgpRunner) writeRestartMarker(logger klog.Logger) {
+	if r.cfg.StateDir == "" {
+		return
+	}
+	if err := os.MkdirAll(r.cfg.StateDir, 0o700); err != nil {
+		logger.Error(err, "Writing the restart marker", "dir", r.cfg.StateDir)
+		return
+	}
+	path := filepath.Join(r.cfg.StateDir, restartMarker)
+	if err := os.WriteFile(path, []byte(strconv.FormatInt(time.Now().Unix(), 10)), 0o600); err != nil {
+		logger.Error(err, "Writing the restart marker", "path", path)
+	}
+}
+
+// routerIDFromName derives a BGP identifier for a node without IPv4: 240.0.0.0/4 is reserved and
+// never an interface's address, and BGP only needs the identifier to be unique among peers.
+func routerIDFromName(name string) netip.Addr {
+	var h uint32 = 2166136261
+	for i := 0; i < len(name); i++ {
+		h = (h ^ uint32(name[i])) * 16777619
+	}
+	return netip.AddrFrom4([4]byte{0xf0 | byte(h>>24)&0x0f, byte(h >> 16), byte(h >> 8), byte(h)})
+}

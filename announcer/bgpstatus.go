@@ -1,0 +1,267 @@
+package announcer
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	v1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/klog/v2"
+
+	"github.com/baremetal-dev/cloud-provider-baremetal/announcer/bgpspeaker"
+	"github.com/baremetal-dev/cloud-provider-baremetal/api/v1alpha1"
+)
+
+// summaryManager is the field manager of BGPPeer.status.summary and conditions: any announcer
+// that sees them disagree with the node entries rewrites them, so they converge whoever wrote last.
+const summaryManager = "baremetal-announcer-summary"
+
+// bgpStatusWriter writes this node's entry in each BGPPeer's status, with server-side apply
+// under a field manager of its own: the announcers never overwrite each other's entries, and
+// dropping an entry from an apply removes it.
+type bgpStatusWriter struct {
+	dyn  dynamic.Interface
+	node string
+	// written holds the entry last applied per BGPPeer; entries of peers that no longer select
+	// this node are removed.
+	written map[string]v1alpha1.BGPSessionStatus
+}
+
+func (w *bgpStatusWriter) manager() string { return "baremetal-announcer-" + w.node }
+
+// sessionEntry is this node's status entry for a peer.
+func sessionEntry(node string, st bgpspeaker.PeerStatus, known bool, problems []string) v1alpha1.BGPSessionStatus {
+	e := v1alpha1.BGPSessionStatus{Node: node, State: bgpspeaker.StateIdle}
+	if known {
+		e.State = st.State
+		e.PrefixesAdvertised = int32(min(st.Advertised, 1<<31-1))
+		e.LastError = truncate(st.LastError, 1024)
+		if !st.Since.IsZero() {
+			// Seconds: the entry is rewritten only when it changes, and sub-second "since"
+			// values would make every state change look like a new one to readers.
+			e.Since = &metav1.Time{Time: st.Since.Truncate(time.Second)}
+		}
+	}
+	if len(problems) > 0 {
+		e.Problems = slices.Clone(problems[:min(len(problems), 32)])
+		for i := range e.Problems {
+			e.Problems[i] = truncate(e.Problems[i], 512)
+		}
+		if e.LastError == "" && !known {
+			e.LastError = truncate(problems[0], 1024)
+		}
+	}
+	return e
+}
+
+// report writes statuses, events and metrics for the plan just applied.
+func (r *bgpRunner) report(ctx context.Context, plan bgpPlan) {
+	statuses := map[string]bgpspeaker.PeerStatus{}
+	if r.speaker != nil {
+		for _, st := range r.speaker.Status() {
+			statuses[st.Name] = st
+		}
+	}
+	logger := klog.FromContext(ctx)
+	entries := map[string]v1alpha1.BGPSessionStatus{}
+	for _, name := range plan.peers {
+		st, known := statuses[name]
+		entries[name] = sessionEntry(r.cfg.NodeName, st, known, plan.problems[name])
+		r.sessionEvents(ctx, name, st, known)
+	}
+	if s := fmt.Sprint(plan.problems); s != r.lastProblems && len(plan.problems) > 0 {
+		logger.Info("BGP configuration this node cannot apply", "problems", plan.problems)
+		r.lastProblems = s
+	}
+	r.metrics.bgpSessions(statuses, plan.peers)
+	objects := map[string]*v1alpha1.BGPPeer{}
+	for _, p := range r.peerObjects() {
+		objects[p.Name] = p
+	}
+	r.status.apply(ctx, entries, objects)
+}
+
+// sessionEvents records an event on the BGPPeer when this node's session goes up or down.
+func (r *bgpRunner) sessionEvents(ctx context.Context, peer string, st bgpspeaker.PeerStatus, known bool) {
+	state := bgpspeaker.StateIdle
+	if known {
+		state = st.State
+	}
+	prev, seen := r.lastStates[peer]
+	r.lastStates[peer] = state
+	up, wasUp := state == bgpspeaker.StateEstablished, prev == bgpspeaker.StateEstablished
+	if seen && up == wasUp || !seen && !up {
+		return
+	}
+	ref := &v1.ObjectReference{Kind: "BGPPeer", APIVersion: v1alpha1.SchemeGroupVersion.String(), Name: peer}
+	logger := klog.FromContext(ctx)
+	if up {
+		logger.Info("BGP session established", "peer", peer, "address", st.Address)
+		r.recorder.Eventf(ref, v1.EventTypeNormal, "SessionEstablished", "node %s: session with %s established", r.cfg.NodeName, st.Address)
+		return
+	}
+	logger.Info("BGP session down", "peer", peer, "address", st.Address, "state", state, "lastError", st.LastError)
+	msg := fmt.Sprintf("node %s: session with %s is %s", r.cfg.NodeName, st.Address, state)
+	if st.LastError != "" {
+		msg += ": " + st.LastError
+	}
+	r.recorder.Event(ref, v1.EventTypeWarning, "SessionDown", msg)
+}
+
+// apply writes the entries that changed, removes this node's entry from peers that no longer
+// select it, and repairs summaries that disagree with their entries.
+func (w *bgpStatusWriter) apply(ctx context.Context, entries map[string]v1alpha1.BGPSessionStatus, objects map[string]*v1alpha1.BGPPeer) {
+	logger := klog.FromContext(ctx)
+	for name, e := range entries {
+		obj, exists := objects[name]
+		if !exists {
+			continue
+		}
+		last, wrote := w.written[name]
+		if wrote && equality.Semantic.DeepEqual(last, e) && entryOf(obj, w.node) != nil && equality.Semantic.DeepEqual(*entryOf(obj, w.node), e) {
+			continue
+		}
+		if err := w.applyEntry(ctx, name, &e); err != nil {
+			logger.V(2).Info("Writing the BGPPeer status", "peer", name, "err", err)
+			continue
+		}
+		w.written[name] = e
+		objects[name] = withEntry(obj, e)
+	}
+	for name := range w.written {
+		if _, still := entries[name]; still {
+			continue
+		}
+		if _, exists := objects[name]; exists {
+			if err := w.applyEntry(ctx, name, nil); err != nil {
+				logger.V(2).Info("Removing this node from the BGPPeer status", "peer", name, "err", err)
+				continue
+			}
+			objects[name] = withoutEntry(objects[name], w.node)
+		}
+		delete(w.written, name)
+	}
+	for name := range entries {
+		if obj, ok := objects[name]; ok {
+			w.repairSummary(ctx, obj)
+		}
+	}
+}
+
+func (w *bgpStatusWriter) applyEntry(ctx context.Context, peer string, e *v1alpha1.BGPSessionStatus) error {
+	status := map[string]any{}
+	if e != nil {
+		content, err := runtime.DefaultUnstructuredConverter.ToUnstructured(e)
+		if err != nil {
+			return err
+		}
+		status["nodes"] = []any{content}
+	}
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": v1alpha1.SchemeGroupVersion.String(), "kind": "BGPPeer",
+		"metadata": map[string]any{"name": peer},
+		"status":   status,
+	}}
+	applyCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err := w.dyn.Resource(v1alpha1.BGPPeerResource).ApplyStatus(applyCtx, peer, u, metav1.ApplyOptions{FieldManager: w.manager(), Force: true})
+	return err
+}
+
+// summarize is a peer's summary and Established condition from its node entries.
+func summarize(p *v1alpha1.BGPPeer) (string, metav1.Condition) {
+	var up int
+	var down []string
+	for _, n := range p.Status.Nodes {
+		if n.State == bgpspeaker.StateEstablished {
+			up++
+		} else {
+			down = append(down, n.Node+" ("+n.State+")")
+		}
+	}
+	total := len(p.Status.Nodes)
+	summary := fmt.Sprintf("Established %d/%d", up, total)
+	cond := metav1.Condition{Type: v1alpha1.ConditionEstablished, Status: metav1.ConditionTrue, Reason: "AllSessionsEstablished",
+		Message: fmt.Sprintf("all %d nodes have an established session", total), ObservedGeneration: p.Generation}
+	switch {
+	case total == 0:
+		summary = "No nodes"
+		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, "NoNodes", "no node peers with this router yet (check spec.nodeSelector, and that the announcers run)"
+	case len(down) > 0:
+		slices.Sort(down)
+		cond.Status, cond.Reason = metav1.ConditionFalse, "SessionsDown"
+		cond.Message = truncate(fmt.Sprintf("%d of %d sessions are not established: %s", len(down), total, strings.Join(down, ", ")), 1024)
+	}
+	return summary, cond
+}
+
+func (w *bgpStatusWriter) repairSummary(ctx context.Context, p *v1alpha1.BGPPeer) {
+	summary, cond := summarize(p)
+	if p.Status.Summary == summary {
+		if c := findCondition(p.Status.Conditions, cond.Type); c != nil && c.Status == cond.Status && c.Reason == cond.Reason && c.Message == cond.Message && c.ObservedGeneration == cond.ObservedGeneration {
+			return
+		}
+	}
+	cond.LastTransitionTime = metav1.Now()
+	if c := findCondition(p.Status.Conditions, cond.Type); c != nil && c.Status == cond.Status {
+		cond.LastTransitionTime = c.LastTransitionTime
+	}
+	condContent, err := runtime.DefaultUnstructuredConverter.ToUnstructured(&cond)
+	if err != nil {
+		return
+	}
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": v1alpha1.SchemeGroupVersion.String(), "kind": "BGPPeer",
+		"metadata": map[string]any{"name": p.Name},
+		"status":   map[string]any{"summary": summary, "conditions": []any{condContent}},
+	}}
+	applyCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := w.dyn.Resource(v1alpha1.BGPPeerResource).ApplyStatus(applyCtx, p.Name, u, metav1.ApplyOptions{FieldManager: summaryManager, Force: true}); err != nil {
+		klog.FromContext(ctx).V(2).Info("Writing the BGPPeer summary", "peer", p.Name, "err", err)
+	}
+}
+
+func findCondition(conds []metav1.Condition, t string) *metav1.Condition {
+	for i := range conds {
+		if conds[i].Type == t {
+			return &conds[i]
+		}
+	}
+	return nil
+}
+
+func entryOf(p *v1alpha1.BGPPeer, node string) *v1alpha1.BGPSessionStatus {
+	for i := range p.Status.Nodes {
+		if p.Status.Nodes[i].Node == node {
+			return &p.Status.Nodes[i]
+		}
+	}
+	return nil
+}
+
+func withEntry(p *v1alpha1.BGPPeer, e v1alpha1.BGPSessionStatus) *v1alpha1.BGPPeer {
+	out := withoutEntry(p, e.Node)
+	out.Status.Nodes = append(out.Status.Nodes, e)
+	return out
+}
+
+func withoutEntry(p *v1alpha1.BGPPeer, node string) *v1alpha1.BGPPeer {
+	out := p.DeepCopy()
+	out.Status.Nodes = slices.DeleteFunc(out.Status.Nodes, func(e v1alpha1.BGPSessionStatus) bool { return e.Node == node })
+	return out
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-3] + "..."
+}
