@@ -7,10 +7,10 @@ import (
 	"strings"
 	"time"
 
+	"go4.org/netipx"
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"go4.org/netipx"
 
 	"github.com/baremetal-dev/cloud-provider-baremetal/announcer/bgpspeaker"
 	"github.com/baremetal-dev/cloud-provider-baremetal/announcer/desired"
