@@ -432,6 +432,8 @@ func (l *Lab) components(resolve bool) ([]component, error) {
 			args: []string{
 				"--node-name=" + node,
 				"--kubeconfig=" + l.kubeconfigFor(AnnouncerUser),
+				// Per node: on a real cluster it is each node's own /run.
+				"--state-dir=" + filepath.Join(l.Dir, "announcer-state-"+node),
 			},
 			optional: "not started: bin/baremetal-announcer is not built yet (make build)",
 		})
