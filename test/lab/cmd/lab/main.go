@@ -15,6 +15,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -68,6 +69,12 @@ func up(ctx context.Context) error {
 	}
 	kubectl := filepath.Join(l.Dir, "bin", "kubectl")
 	client := lab.ClientHost()
+	bgpVIPs, bgpRoute, bgpURL := "its VIPs", "<VIP>/32", "<VIP>"
+	if len(l.BGPDemoVIPs) > 0 {
+		bgpVIPs = fmt.Sprint(l.BGPDemoVIPs)
+		bgpRoute = lab.HostRoute(l.BGPDemoVIPs[0]).String()
+		bgpURL = netip.AddrPortFrom(l.BGPDemoVIPs[0], 80).String()
+	}
 	fmt.Printf(`
 The lab is up: the control plane runs on this host, the LAN in network namespaces.
 Service default/metallb-demo got EXTERNAL-IP %[1]s.
@@ -82,12 +89,19 @@ From the client (%[4]s on the LAN; nodes are .11-.13, the router .1):
   ip netns exec lab-client ndisc6 <IPv6 VIP> eth0       # NDP, for a dual-stack Service's IPv6 VIP
   ip netns exec lab-client ip neigh                     # the client's neighbour cache
 
+BGP (examples/bgp.yaml): Service default/bgp-demo got %[5]s from bgp-pool, which no LAN holds;
+every node's announcer advertises it to lab-router (FRR, AS 64512), and lab-remote reaches it:
+  hack/lab.sh vtysh -c 'show bgp summary'               # sessions with the nodes, per family
+  hack/lab.sh vtysh -c 'show bgp ipv4 unicast %[6]s'    # paths, communities, multipath
+  ip -n lab-router route                                # the VIP with one next hop per node
+  ip netns exec lab-remote curl http://%[7]s/           # answered by the node ECMP picked
+
 Cut a node's LAN cable, and plug it back in:
   ip -n lab-lan link set lan-node-2 down; ip -n lab-lan link set lan-node-2 up
 
-Logs and PID files are in .lab/ (announcer-<node>.log, node-agent-<node>.log, ...).
+Logs and PID files are in .lab/ (announcer-<node>.log, node-agent-<node>.log, ...; FRR's in .lab/frr/).
 Port 80 of every VIP is delivered to each node's node agent (emulated kube-proxy, test scaffolding).
 make lab again restarts whatever stopped; make lab-down removes everything.
-`, l.DemoVIP, l.Kubeconfig, filepath.Dir(kubectl), client.IPv4)
+`, l.DemoVIP, l.Kubeconfig, filepath.Dir(kubectl), client.IPv4, bgpVIPs, bgpRoute, bgpURL)
 	return nil
 }
