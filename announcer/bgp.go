@@ -52,7 +52,6 @@ type bgpRunner struct {
 	speakerDone  chan error
 	restarting   bool
 	drainSince   time.Time
-	drainReason  string
 	advertised   bool // some route was handed to the speaker since the start or the last drain
 	passwords    map[string]cachedSecret
 	lastStates   map[string]string
@@ -160,26 +159,32 @@ func (r *bgpRunner) inputs(ctx context.Context, now time.Time) bgpInputs {
 	if r.stopForGood.Load() && reason == "" {
 		reason = "the announcer is stopping for good"
 	}
-	switch {
-	case reason == "":
-		r.drainSince, r.drainReason = time.Time{}, ""
-		in.drain = notDraining
-	case !r.advertised:
-		in.drain = drainWithdrawn
-	default:
-		if r.drainSince.IsZero() {
-			r.drainSince, r.drainReason = now, reason
-			klog.FromContext(ctx).Info("Draining: advertising with GRACEFUL_SHUTDOWN before withdrawing", "reason", reason, "wait", r.cfg.BGPDrainTime)
-		}
-		in.drain = drainAdvertising
-		if now.Sub(r.drainSince) >= r.cfg.BGPDrainTime {
-			in.drain = drainWithdrawn
-		}
+	if reason != "" && r.drainSince.IsZero() && r.advertised {
+		klog.FromContext(ctx).Info("Draining: advertising with GRACEFUL_SHUTDOWN before withdrawing", "reason", reason, "wait", r.cfg.BGPDrainTime)
 	}
+	in.drain, r.drainSince = nextDrain(reason != "", r.advertised, r.drainSince, now, r.cfg.BGPDrainTime)
 	if in.drain == drainWithdrawn {
 		r.advertised = false
 	}
 	return in
+}
+
+// nextDrain is the drain phase of a node that must leave (or not), given whether it advertised
+// anything since it last drained and since when it drains: a node with nothing advertised has
+// nothing to de-prefer, and withdraws at once.
+func nextDrain(leaving, advertised bool, since, now time.Time, wait time.Duration) (drainPhase, time.Time) {
+	switch {
+	case !leaving:
+		return notDraining, time.Time{}
+	case !advertised && since.IsZero():
+		return drainWithdrawn, time.Time{}
+	case since.IsZero():
+		since = now
+	}
+	if now.Sub(since) >= wait {
+		return drainWithdrawn, since
+	}
+	return drainAdvertising, since
 }
 
 func (r *bgpRunner) peerObjects() []*v1alpha1.BGPPeer {

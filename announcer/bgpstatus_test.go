@@ -1,0 +1,77 @@
+package announcer
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/baremetal-dev/cloud-provider-baremetal/announcer/bgpspeaker"
+	"github.com/baremetal-dev/cloud-provider-baremetal/api/v1alpha1"
+)
+
+func TestNextDrain(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	wait := 5 * time.Second
+	for _, tc := range []struct {
+		name       string
+		leaving    bool
+		advertised bool
+		since      time.Time
+		now        time.Time
+		want       drainPhase
+		wantSince  time.Time
+	}{
+		{"staying", false, true, t0, t0.Add(time.Hour), notDraining, time.Time{}},
+		{"leaving with routes out: de-prefer first", true, true, time.Time{}, t0, drainAdvertising, t0},
+		{"still within the drain time", true, true, t0, t0.Add(wait - time.Millisecond), drainAdvertising, t0},
+		{"drain time over: withdraw", true, true, t0, t0.Add(wait), drainWithdrawn, t0},
+		{"withdrawn stays withdrawn", true, false, t0, t0.Add(time.Hour), drainWithdrawn, t0},
+		{"nothing advertised: nothing to de-prefer", true, false, time.Time{}, t0, drainWithdrawn, time.Time{}},
+	} {
+		got, since := nextDrain(tc.leaving, tc.advertised, tc.since, tc.now, wait)
+		if got != tc.want || !since.Equal(tc.wantSince) {
+			t.Errorf("%s: phase %d since %v, want %d since %v", tc.name, got, since, tc.want, tc.wantSince)
+		}
+	}
+}
+
+func TestSummarize(t *testing.T) {
+	p := &v1alpha1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: "tor", Generation: 2}}
+	summary, cond := summarize(p)
+	if summary != "No nodes" || cond.Status != metav1.ConditionFalse {
+		t.Errorf("no entries: %q %v", summary, cond)
+	}
+	p.Status.Nodes = []v1alpha1.BGPSessionStatus{
+		{Node: "n1", State: bgpspeaker.StateEstablished},
+		{Node: "n3", State: bgpspeaker.StateActive},
+		{Node: "n2", State: bgpspeaker.StateEstablished},
+	}
+	summary, cond = summarize(p)
+	if summary != "Established 2/3" || cond.Status != metav1.ConditionFalse || !strings.Contains(cond.Message, "n3 (Active)") || cond.ObservedGeneration != 2 {
+		t.Errorf("one down: %q %+v", summary, cond)
+	}
+	p.Status.Nodes[1].State = bgpspeaker.StateEstablished
+	summary, cond = summarize(p)
+	if summary != "Established 3/3" || cond.Status != metav1.ConditionTrue {
+		t.Errorf("all up: %q %+v", summary, cond)
+	}
+}
+
+func TestSessionEntry(t *testing.T) {
+	since := time.Date(2026, 11, 30, 10, 0, 0, 123456789, time.UTC)
+	e := sessionEntry("n1", bgpspeaker.PeerStatus{State: bgpspeaker.StateActive, Since: since, LastError: "no answer from 198.18.0.1:179"}, true, []string{"p1"})
+	if e.State != bgpspeaker.StateActive || e.LastError != "no answer from 198.18.0.1:179" || e.Since == nil || !e.Since.Time.Equal(since.Truncate(time.Second)) || len(e.Problems) != 1 {
+		t.Errorf("entry %+v", e)
+	}
+	// A peer the speaker does not run (its password is unreadable) shows Idle with the reason.
+	e = sessionEntry("n1", bgpspeaker.PeerStatus{}, false, []string{"no session: the password Secret baremetal-bgp/x does not exist"})
+	if e.State != bgpspeaker.StateIdle || !strings.Contains(e.LastError, "does not exist") {
+		t.Errorf("entry without a session %+v", e)
+	}
+	long := strings.Repeat("x", 5000)
+	if e := sessionEntry("n1", bgpspeaker.PeerStatus{LastError: long}, true, nil); len(e.LastError) != 1024 {
+		t.Errorf("last error of %d bytes, want it cut to the schema's 1024", len(e.LastError))
+	}
+}
