@@ -27,23 +27,25 @@ type BGPPeer struct {
 
 // BGPPeerSpec is one router and how every selected node talks to it.
 //
-// +kubebuilder:validation:XValidation:rule="!has(self.keepaliveTime) || !has(self.holdTime) || duration(self.holdTime) == duration('0s') || duration(self.keepaliveTime) < duration(self.holdTime)",message="keepaliveTime must be shorter than holdTime"
-// +kubebuilder:validation:XValidation:rule="!has(self.sourceAddress) || ip(self.sourceAddress).family() == ip(self.peerAddress).family()",message="sourceAddress and peerAddress must be of one family"
-// +kubebuilder:validation:XValidation:rule="!has(self.ebgpMultihop) || self.ebgpMultihop == 0 || self.peerASN != self.myASN",message="ebgpMultihop applies to eBGP peers only (peerASN equals myASN here)"
+// +kubebuilder:validation:XValidation:rule="!has(self.keepaliveTime) || !self.keepaliveTime.matches('^(0|([0-9]{1,6}([.][0-9]{1,9})?([nuµμm]?s|m|h))+)$') || (has(self.holdTime) && (!self.holdTime.matches('^(0|([0-9]{1,6}([.][0-9]{1,9})?([nuµμm]?s|m|h))+)$') || duration(self.holdTime) == duration('0s'))) || duration(self.keepaliveTime) < (has(self.holdTime) ? duration(self.holdTime) : duration('90s'))",fieldPath=".keepaliveTime",messageExpression="'keepaliveTime ' + self.keepaliveTime + ' must be shorter than holdTime ' + (has(self.holdTime) ? self.holdTime : '(90s when omitted)')"
+// +kubebuilder:validation:XValidation:rule="!has(self.sourceAddress) || !isIP(self.sourceAddress) || !isIP(self.peerAddress) || ip(self.sourceAddress).family() == ip(self.peerAddress).family()",fieldPath=".sourceAddress",messageExpression="'sourceAddress \"' + self.sourceAddress + '\" and peerAddress \"' + self.peerAddress + '\" are of different families; the session runs over the family of peerAddress'"
+// +kubebuilder:validation:XValidation:rule="!has(self.ebgpMultihop) || self.ebgpMultihop == 0 || self.peerASN != self.myASN",fieldPath=".ebgpMultihop",message="ebgpMultihop applies to eBGP peers only (peerASN equals myASN here); remove it"
 type BGPPeerSpec struct {
 	// PeerAddress is the router's address; the session's family is this address's family.
 	// +kubebuilder:validation:MaxLength=45
-	// +kubebuilder:validation:XValidation:rule="isIP(self) && ip(self).isGlobalUnicast()",messageExpression="'peerAddress \"' + self + '\" is not a unicast IP address'"
+	// +kubebuilder:validation:XValidation:rule="isIP(self) && ip(self).isGlobalUnicast()",messageExpression="'peerAddress \"' + self + '\" ' + (!isIP(self) ? (isCIDR(self) ? 'is a CIDR' : 'is not an IP address') : ip(self).isLoopback() ? 'is loopback' : ip(self).isUnspecified() ? 'is the unspecified address' : ip(self).isLinkLocalUnicast() ? 'is link-local' : (cidr('224.0.0.0/4').containsIP(self) || cidr('ff00::/8').containsIP(self)) ? 'is multicast' : 'is not a unicast address') + '; give the unicast address of the router'"
 	PeerAddress string `json:"peerAddress"`
 
 	// PeerASN is the router's autonomous system number (1-4294967294).
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=4294967294
+	// +kubebuilder:validation:Format=int64
 	PeerASN uint32 `json:"peerASN"`
 
 	// MyASN is the nodes' autonomous system number (1-4294967294); equal to PeerASN for iBGP.
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=4294967294
+	// +kubebuilder:validation:Format=int64
 	MyASN uint32 `json:"myASN"`
 
 	// PeerPort is the router's TCP port.
@@ -56,7 +58,7 @@ type BGPPeerSpec struct {
 	// SourceAddress is the node's address to connect from. Omitted: the node's address of the
 	// peer's family (its InternalIP).
 	// +kubebuilder:validation:MaxLength=45
-	// +kubebuilder:validation:XValidation:rule="isIP(self)",messageExpression="'sourceAddress \"' + self + '\" is not an IP address'"
+	// +kubebuilder:validation:XValidation:rule="isIP(self) && ip(self).isGlobalUnicast()",messageExpression="'sourceAddress \"' + self + '\" ' + (!isIP(self) ? (isCIDR(self) ? 'is a CIDR' : 'is not an IP address') : ip(self).isLoopback() ? 'is loopback' : ip(self).isUnspecified() ? 'is the unspecified address' : ip(self).isLinkLocalUnicast() ? 'is link-local' : (cidr('224.0.0.0/4').containsIP(self) || cidr('ff00::/8').containsIP(self)) ? 'is multicast' : 'is not a unicast address') + '; give a unicast address of the node'"
 	// +optional
 	SourceAddress string `json:"sourceAddress,omitempty"`
 
@@ -66,18 +68,27 @@ type BGPPeerSpec struct {
 
 	// HoldTime is how long a silent session stays up: 0s (never time out) or at least 3s.
 	// Omitted: 90s, what routers default to.
-	// +kubebuilder:validation:XValidation:rule="duration(self) == duration('0s') || (duration(self) >= duration('3s') && duration(self) <= duration('65535s'))",message="holdTime must be 0s or between 3s and 65535s (RFC 4271)"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=20
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(0|([0-9]{1,6}([.][0-9]{1,9})?([nuµμm]?s|m|h))+)$')",messageExpression="'holdTime \"' + self + '\" is not a duration such as 90s or 1m30s'"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^(0|([0-9]{1,6}([.][0-9]{1,9})?([nuµμm]?s|m|h))+)$') || duration(self) == duration('0s') || (duration(self) >= duration('3s') && duration(self) <= duration('65535s'))",messageExpression="'holdTime ' + self + ' is out of range: give 0s (never time out) or 3s to 65535s (RFC 4271)'"
 	// +optional
 	HoldTime *metav1.Duration `json:"holdTime,omitempty"`
 
 	// KeepaliveTime is the interval between keepalives. Omitted: a third of the hold time.
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s')",message="keepaliveTime must be at least 1s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=20
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(0|([0-9]{1,6}([.][0-9]{1,9})?([nuµμm]?s|m|h))+)$')",messageExpression="'keepaliveTime \"' + self + '\" is not a duration such as 90s or 1m30s'"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^(0|([0-9]{1,6}([.][0-9]{1,9})?([nuµμm]?s|m|h))+)$') || (duration(self) >= duration('1s') && duration(self) <= duration('65535s'))",messageExpression="'keepaliveTime ' + self + ' is out of range: give 1s to 65535s'"
 	// +optional
 	KeepaliveTime *metav1.Duration `json:"keepaliveTime,omitempty"`
 
 	// ConnectTime is how long to wait between attempts to connect. Omitted: 1s, so a session
 	// comes back within seconds of the router.
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('65535s')",message="connectTime must be between 1s and 65535s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=20
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(0|([0-9]{1,6}([.][0-9]{1,9})?([nuµμm]?s|m|h))+)$')",messageExpression="'connectTime \"' + self + '\" is not a duration such as 90s or 1m30s'"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^(0|([0-9]{1,6}([.][0-9]{1,9})?([nuµμm]?s|m|h))+)$') || (duration(self) >= duration('1s') && duration(self) <= duration('65535s'))",messageExpression="'connectTime ' + self + ' is out of range: give 1s to 65535s'"
 	// +optional
 	ConnectTime *metav1.Duration `json:"connectTime,omitempty"`
 
@@ -108,15 +119,19 @@ type SecretKeyRef struct {
 	// Name of the Secret.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')",messageExpression="'passwordSecretRef.name \"' + self + '\" is not a Secret name (lower-case letters, digits, - and .)'"
 	Name string `json:"name"`
-	// Namespace of the Secret. The announcer's RBAC lets it read Secrets in its own namespace
-	// (kube-system in the shipped manifests).
+	// Namespace of the Secret. The shipped RBAC lets the announcer read Secrets in the namespace
+	// baremetal-bgp only, so that it cannot read every Secret of kube-system.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')",messageExpression="'passwordSecretRef.namespace \"' + self + '\" is not a namespace name (lower-case letters, digits and -)'"
 	Namespace string `json:"namespace"`
 	// Key in the Secret's data. Omitted: "password".
 	// +kubebuilder:default=password
+	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[-._a-zA-Z0-9]+$')",messageExpression="'passwordSecretRef.key \"' + self + '\" is not a Secret key (letters, digits, -, _ and .)'"
 	// +optional
 	Key string `json:"key,omitempty"`
 }
@@ -128,7 +143,10 @@ type GracefulRestart struct {
 	// +optional
 	Enabled *bool `json:"enabled,omitempty"`
 	// RestartTime is how long the router keeps a restarting node's routes (1s-4095s).
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('4095s')",message="restartTime must be between 1s and 4095s (RFC 4724)"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=20
+	// +kubebuilder:validation:XValidation:rule="self.matches('^(0|([0-9]{1,6}([.][0-9]{1,9})?([nuµμm]?s|m|h))+)$')",messageExpression="'restartTime \"' + self + '\" is not a duration such as 90s or 1m30s'"
+	// +kubebuilder:validation:XValidation:rule="!self.matches('^(0|([0-9]{1,6}([.][0-9]{1,9})?([nuµμm]?s|m|h))+)$') || (duration(self) >= duration('1s') && duration(self) <= duration('4095s'))",messageExpression="'restartTime ' + self + ' is out of range: give 1s to 4095s (RFC 4724)'"
 	// +optional
 	RestartTime *metav1.Duration `json:"restartTime,omitempty"`
 }
@@ -158,8 +176,10 @@ type BGPPeerStatus struct {
 // BGPSessionStatus is one node's session with the router.
 type BGPSessionStatus struct {
 	// Node is the node's name.
+	// +kubebuilder:validation:MaxLength=253
 	Node string `json:"node"`
 	// State is the BGP session state: Idle, Connect, Active, OpenSent, OpenConfirm, Established.
+	// +kubebuilder:validation:MaxLength=32
 	State string `json:"state"`
 	// Since is when the session entered State.
 	// +optional

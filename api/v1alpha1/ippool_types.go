@@ -129,27 +129,41 @@ type BGPAnnounce struct {
 	// +optional
 	NodeSelector *metav1.LabelSelector `json:"nodeSelector,omitempty"`
 
-	// Communities attached to the routes, as "65000:100" or well-known names.
+	// Communities attached to the routes (RFC 1997), as "65000:100" (two numbers up to 65535)
+	// or a well-known name: no-export, no-advertise, no-export-subconfed, no-peer, blackhole.
+	// GRACEFUL_SHUTDOWN (65535:0) is refused: the announcer adds it while a node drains.
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=32
-	// +kubebuilder:validation:items:Pattern=`^([0-9]+:[0-9]+|no-export|no-advertise|no-export-subconfed|no-peer)$`
+	// +kubebuilder:validation:items:MaxLength=32
+	// +kubebuilder:validation:items:XValidation:rule="self in ['no-export', 'no-advertise', 'no-export-subconfed', 'no-peer', 'blackhole', 'graceful-shutdown'] || self.matches('^[0-9]{1,5}:[0-9]{1,5}$')",messageExpression="'community \"' + self + '\" is neither asn:value (two numbers from 0 to 65535, such as 65000:100) nor one of no-export, no-advertise, no-export-subconfed, no-peer, blackhole'"
+	// +kubebuilder:validation:items:XValidation:rule="!self.matches('^[0-9]{1,5}:[0-9]{1,5}$') || (int(self.split(':')[0]) <= 65535 && int(self.split(':')[1]) <= 65535)",messageExpression="'community \"' + self + '\" is out of range: both numbers must be at most 65535'"
+	// +kubebuilder:validation:items:XValidation:rule="self != 'graceful-shutdown' && !(self.matches('^[0-9]{1,5}:[0-9]{1,5}$') && int(self.split(':')[0]) == 65535 && int(self.split(':')[1]) == 0)",messageExpression="'community \"' + self + '\" is GRACEFUL_SHUTDOWN (65535:0, RFC 8326): the announcer adds it itself while a node drains; remove it from the pool'"
 	Communities []string `json:"communities,omitempty"`
 
-	// LargeCommunities attached to the routes, as "global:local1:local2".
+	// LargeCommunities attached to the routes (RFC 8092), as "global:local1:local2", three
+	// numbers up to 4294967295.
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=32
-	// +kubebuilder:validation:items:Pattern=`^[0-9]+:[0-9]+:[0-9]+$`
+	// +kubebuilder:validation:items:MaxLength=32
+	// +kubebuilder:validation:items:XValidation:rule="self.matches('^[0-9]{1,10}:[0-9]{1,10}:[0-9]{1,10}$')",messageExpression="'large community \"' + self + '\" is not global:local1:local2 (three numbers from 0 to 4294967295, such as 65000:1:1)'"
+	// +kubebuilder:validation:items:XValidation:rule="!self.matches('^[0-9]{1,10}:[0-9]{1,10}:[0-9]{1,10}$') || self.split(':').all(n, int(n) <= 4294967295)",messageExpression="'large community \"' + self + '\" is out of range: each number must be at most 4294967295'"
 	LargeCommunities []string `json:"largeCommunities,omitempty"`
 
 	// LocalPref sets LOCAL_PREF on routes sent to iBGP peers. Omitted leaves it to the router.
 	// eBGP peers never receive it; a pool that sets it for one is reported in the BGPPeer's status.
 	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=4294967295
+	// +kubebuilder:validation:Format=int64
 	LocalPref *uint32 `json:"localPref,omitempty"`
 
 	// MED sets the MULTI_EXIT_DISC of the routes. Omitted: none.
 	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=4294967295
+	// +kubebuilder:validation:Format=int64
 	MED *uint32 `json:"med,omitempty"`
 
 	// Aggregate also advertises the prefixes covering the pool's addresses (each CIDR entry as

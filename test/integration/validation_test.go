@@ -1,12 +1,15 @@
 package integration
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
 
 	"go4.org/netipx"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/baremetal-dev/cloud-provider-baremetal/api/v1alpha1"
 	"github.com/baremetal-dev/cloud-provider-baremetal/provider/ipam"
@@ -133,4 +136,126 @@ func TestIPPoolSchemaRefusesUnusableBlocks(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestIPPoolBGPAnnounceValidation checks spec.announce.bgp as the API server sees it:
+// communities (RFC 1997: two 16-bit numbers, or a well-known name; never GRACEFUL_SHUTDOWN,
+// which the announcer adds itself while a node drains), large communities (RFC 8092: three
+// 32-bit numbers), and LOCAL_PREF and MED (32-bit unsigned). Every accepted pool must decode into
+// the Go types: a value the schema lets through but a typed client cannot decode would break the
+// watches of the CCM and of every announcer.
+func TestIPPoolBGPAnnounceValidation(t *testing.T) {
+	type m = map[string]any
+	for _, tc := range []struct {
+		name    string
+		bgp     m
+		wantErr string // "" = accepted
+	}{
+		{"empty", m{}, ""},
+		{"community", m{"communities": []any{"65000:100"}}, ""},
+		{"community bounds", m{"communities": []any{"0:0", "65535:65535", "00065:00001"}}, ""},
+		{"community names", m{"communities": []any{"no-export", "no-advertise", "no-export-subconfed", "no-peer", "blackhole"}}, ""},
+		{"community high half", m{"communities": []any{"65536:1"}}, `community "65536:1" is out of range: both numbers must be at most 65535`},
+		{"community low half", m{"communities": []any{"1:65536"}}, `community "1:65536" is out of range: both numbers must be at most 65535`},
+		{"community 99999", m{"communities": []any{"65000:100", "99999:99999"}}, `community "99999:99999" is out of range`},
+		{"community six digits", m{"communities": []any{"100000:1"}}, `community "100000:1" is neither asn:value (two numbers from 0 to 65535, such as 65000:100) nor one of no-export`},
+		{"community one number", m{"communities": []any{"65000"}}, `community "65000" is neither asn:value`},
+		{"community negative", m{"communities": []any{"-1:1"}}, `community "-1:1" is neither asn:value`},
+		{"community unknown name", m{"communities": []any{"no-exports"}}, `community "no-exports" is neither asn:value`},
+		{"community upper case", m{"communities": []any{"NO-EXPORT"}}, `community "NO-EXPORT" is neither asn:value`},
+		{"community large form", m{"communities": []any{"65000:1:1"}}, `community "65000:1:1" is neither asn:value`},
+		{"community graceful-shutdown", m{"communities": []any{"graceful-shutdown"}}, `community "graceful-shutdown" is GRACEFUL_SHUTDOWN (65535:0, RFC 8326): the announcer adds it itself while a node drains; remove it from the pool`},
+		{"community 65535:0", m{"communities": []any{"65535:0"}}, `community "65535:0" is GRACEFUL_SHUTDOWN`},
+		{"community 65535:00", m{"communities": []any{"65535:00"}}, `community "65535:00" is GRACEFUL_SHUTDOWN`},
+		{"community 65535:1", m{"communities": []any{"65535:1"}}, ""},
+		{"community duplicate", m{"communities": []any{"65000:1", "65000:1"}}, `Duplicate value: "65000:1"`},
+		{"community too many", m{"communities": numbered("65000:%d", 33)}, "spec.announce.bgp.communities: Too many: 33: must have at most 32 items"},
+		{"large community", m{"largeCommunities": []any{"65000:1:1"}}, ""},
+		{"large community bounds", m{"largeCommunities": []any{"0:0:0", "4294967295:4294967295:4294967295"}}, ""},
+		{"large community global", m{"largeCommunities": []any{"4294967296:1:1"}}, `large community "4294967296:1:1" is out of range: each number must be at most 4294967295`},
+		{"large community local1", m{"largeCommunities": []any{"1:4294967296:1"}}, `large community "1:4294967296:1" is out of range`},
+		{"large community local2", m{"largeCommunities": []any{"1:1:9999999999"}}, `large community "1:1:9999999999" is out of range`},
+		{"large community eleven digits", m{"largeCommunities": []any{"1:1:10000000000"}}, `large community "1:1:10000000000" is not global:local1:local2 (three numbers from 0 to 4294967295, such as 65000:1:1)`},
+		{"large community two parts", m{"largeCommunities": []any{"65000:1"}}, `large community "65000:1" is not global:local1:local2`},
+		{"large community name", m{"largeCommunities": []any{"no-export"}}, `large community "no-export" is not global:local1:local2`},
+		{"local pref", m{"localPref": int64(200)}, ""},
+		{"local pref bounds", m{"localPref": int64(0), "med": int64(4294967295)}, ""},
+		{"local pref above int32", m{"localPref": int64(3000000000)}, ""},
+		{"local pref negative", m{"localPref": int64(-1)}, "spec.announce.bgp.localPref in body should be greater than or equal to 0"},
+		{"local pref 2^32", m{"localPref": int64(4294967296)}, "spec.announce.bgp.localPref in body should be less than or equal to 4294967295"},
+		{"med", m{"med": int64(10)}, ""},
+		{"med negative", m{"med": int64(-1)}, "spec.announce.bgp.med in body should be greater than or equal to 0"},
+		{"med 2^32", m{"med": int64(4294967296)}, "spec.announce.bgp.med in body should be less than or equal to 4294967295"},
+		{"aggregate and selectors", m{"aggregate": true, "peerSelector": m{"matchLabels": m{"router": "tor"}}, "nodeSelector": m{"matchLabels": m{"rack": "a"}}}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			name := objectName("validation-bgp-" + tc.name)
+			err := createPoolSpec(t, name, map[string]any{
+				"addresses":         []any{"198.18.7.0/28"},
+				"autoAssign":        false,
+				"namespaceSelector": m{"matchLabels": m{"nothing": "matches"}},
+				"announce":          m{"l2": m{}, "bgp": tc.bgp},
+			})
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("pool with bgp %v refused: %v", tc.bgp, err)
+			case tc.wantErr != "" && err == nil:
+				t.Fatalf("pool with bgp %v accepted, want an error containing %q", tc.bgp, tc.wantErr)
+			case tc.wantErr != "" && !strings.Contains(err.Error(), tc.wantErr):
+				t.Fatalf("pool with bgp %v refused with %q, want it to contain %q", tc.bgp, err, tc.wantErr)
+			case err != nil && strings.Contains(err.Error(), "evaluating rule"):
+				t.Fatalf("pool with bgp %v refused with a rule that failed to evaluate: %v", tc.bgp, err)
+			}
+		})
+	}
+}
+
+// createPoolSpec creates an IPPool from a raw spec (so that tests can send values the Go types
+// cannot hold) and, when it is accepted, checks that it decodes into the Go type.
+func createPoolSpec(t *testing.T, name string, spec map[string]any) error {
+	t.Helper()
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": v1alpha1.SchemeGroupVersion.String(), "kind": "IPPool",
+		"metadata": map[string]any{"name": name},
+		"spec":     spec,
+	}}
+	got, err := env.Dynamic.Resource(v1alpha1.IPPoolResource).Create(context.Background(), u, metav1.CreateOptions{FieldValidation: "Strict"})
+	if err != nil {
+		return err
+	}
+	t.Cleanup(func() { deletePool(name) })
+	data, err := got.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &v1alpha1.IPPool{}); err != nil {
+		t.Fatalf("IPPool %s accepted but does not decode into the Go type: %v\n%s", name, err, data)
+	}
+	return nil
+}
+
+// numbered is n strings made from format and 1..n.
+func numbered(format string, n int) []any {
+	out := make([]any, n)
+	for i := range out {
+		out[i] = fmt.Sprintf(format, i+1)
+	}
+	return out
+}
+
+// objectName turns a test case's name into an object name: lower case, runs of anything but
+// letters and digits as one '-'.
+func objectName(s string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(s) {
+		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') {
+			b.WriteRune(r)
+			dash = false
+		} else if !dash {
+			b.WriteByte('-')
+			dash = true
+		}
+	}
+	return strings.Trim(b.String(), "-")
 }
