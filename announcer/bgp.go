@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -26,9 +25,15 @@ import (
 	"github.com/baremetal-dev/cloud-provider-baremetal/api/v1alpha1"
 )
 
-// restartMarker is the file, in the state directory, that an announcer leaving for a restart
-// writes: the next one announces a graceful restart (the routers hold its routes as stale).
-const restartMarker = "bgp-restarting"
+// restartMarker is the file, in the state directory, that says a BGP speaker runs on this node.
+// It is refreshed while the speaker runs and removed only when it stops for good, so an
+// announcer that finds a fresh one follows a restart or a crash: it announces a graceful
+// restart (the routers hold the routes as stale meanwhile). A reboot clears /run.
+const restartMarker = "bgp-running"
+
+// markerFresh bounds the age of a marker that still means a restart: the longest restart time a
+// router may grant (RFC 4724's 12-bit field); after that the routers have flushed the routes.
+const markerFresh = 4095 * time.Second
 
 // passwordTTL bounds how stale a cached BGP password may be.
 const passwordTTL = 30 * time.Second
@@ -48,14 +53,15 @@ type bgpRunner struct {
 	// stopForGood is set when the announcer is told the node goes away (not a restart).
 	stopForGood *atomic.Bool
 
-	speaker      *bgpspeaker.Speaker
-	speakerDone  chan error
-	restarting   bool
-	drainSince   time.Time
-	advertised   bool // some route was handed to the speaker since the start or the last drain
-	passwords    map[string]cachedSecret
-	lastStates   map[string]string
-	lastProblems string
+	speaker       *bgpspeaker.Speaker
+	speakerDone   chan error
+	restarting    bool
+	drainSince    time.Time
+	advertised    bool // some route was handed to the speaker since the start or the last drain
+	markerWritten time.Time
+	passwords     map[string]cachedSecret
+	lastStates    map[string]string
+	lastProblems  string
 }
 
 type cachedSecret struct {
@@ -86,6 +92,9 @@ func (r *bgpRunner) run(ctx context.Context) error {
 		}
 		plan = r.sync(ctx, time.Now())
 		r.report(ctx, plan)
+		if r.speaker != nil {
+			r.writeRestartMarker(logger)
+		}
 	}
 }
 
@@ -236,9 +245,10 @@ func (r *bgpRunner) password(ctx context.Context, ns, name, key string, now time
 }
 
 // exit leaves BGP. Told to stop for good, or on a node that is draining, it de-prefers the
-// routes (GRACEFUL_SHUTDOWN) for the drain time, withdraws them and closes the sessions with a
-// Cease. Otherwise it is a restart: it returns with the sessions open and leaves a marker for
-// the next announcer, so the routers keep the routes as stale until it is back (RFC 4724).
+// routes (GRACEFUL_SHUTDOWN) for the drain time, withdraws them, closes the sessions with a
+// Cease and removes the restart marker. Otherwise it is a restart: it returns with the
+// sessions open and the marker in place, so the routers keep the routes as stale until the
+// next announcer is back (RFC 4724).
 func (r *bgpRunner) exit(ctx context.Context, plan bgpPlan) error {
 	logger := klog.FromContext(ctx)
 	if r.speaker == nil {
@@ -247,7 +257,6 @@ func (r *bgpRunner) exit(ctx context.Context, plan bgpPlan) error {
 	self, err := r.lister.nodes.Get(r.cfg.NodeName)
 	forGood := r.stopForGood.Load() || apierrors.IsNotFound(err) || (self != nil && (drainReason(self) != "" || self.DeletionTimestamp != nil))
 	if !forGood {
-		r.writeRestartMarker(logger)
 		logger.Info("Leaving BGP for a restart: sessions stay open until the process exits, so the routers keep the routes (graceful restart)")
 		return nil
 	}
@@ -264,6 +273,7 @@ func (r *bgpRunner) exit(ctx context.Context, plan bgpPlan) error {
 	stopCtx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	err = r.speaker.Stop(stopCtx)
+	r.removeRestartMarker(logger)
 	logger.Info("Left BGP for good: routes withdrawn, sessions closed", "err", err)
 	return nil
 }
@@ -272,35 +282,40 @@ func (r *bgpRunner) takeRestartMarker(logger klog.Logger) bool {
 	if r.cfg.StateDir == "" {
 		return false
 	}
-	path := filepath.Join(r.cfg.StateDir, restartMarker)
-	data, err := os.ReadFile(path)
+	info, err := os.Stat(filepath.Join(r.cfg.StateDir, restartMarker))
 	if err != nil {
 		return false
 	}
-	_ = os.Remove(path)
-	unix, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
-	if err != nil {
-		return false
-	}
-	// A marker older than the longest restart time the routers would wait is of no use: they
-	// have flushed the routes already.
-	age := time.Since(time.Unix(unix, 0))
-	fresh := age >= 0 && age < 4095*time.Second
-	logger.Info("Found the previous announcer's restart marker", "age", age.Round(time.Millisecond), "gracefulRestart", fresh)
+	age := time.Since(info.ModTime())
+	fresh := age >= 0 && age < markerFresh
+	logger.Info("A BGP speaker ran on this node before this announcer", "markerAge", age.Round(time.Millisecond), "gracefulRestart", fresh)
 	return fresh
 }
 
+// writeRestartMarker refreshes the marker (at most every few seconds: its age only needs to be
+// far below markerFresh).
 func (r *bgpRunner) writeRestartMarker(logger klog.Logger) {
-	if r.cfg.StateDir == "" {
+	if r.cfg.StateDir == "" || time.Since(r.markerWritten) < 10*time.Second {
 		return
 	}
 	if err := os.MkdirAll(r.cfg.StateDir, 0o700); err != nil {
-		logger.Error(err, "Writing the restart marker", "dir", r.cfg.StateDir)
+		logger.Error(err, "Writing the BGP restart marker", "dir", r.cfg.StateDir)
 		return
 	}
 	path := filepath.Join(r.cfg.StateDir, restartMarker)
-	if err := os.WriteFile(path, []byte(strconv.FormatInt(time.Now().Unix(), 10)), 0o600); err != nil {
-		logger.Error(err, "Writing the restart marker", "path", path)
+	if err := os.WriteFile(path, []byte(strconv.FormatInt(time.Now().Unix(), 10)+"\n"), 0o600); err != nil {
+		logger.Error(err, "Writing the BGP restart marker", "path", path)
+		return
+	}
+	r.markerWritten = time.Now()
+}
+
+func (r *bgpRunner) removeRestartMarker(logger klog.Logger) {
+	if r.cfg.StateDir == "" {
+		return
+	}
+	if err := os.Remove(filepath.Join(r.cfg.StateDir, restartMarker)); err != nil && !os.IsNotExist(err) {
+		logger.Error(err, "Removing the BGP restart marker")
 	}
 }
 

@@ -147,6 +147,9 @@ func TestLabPerPeer(t *testing.T) {
 	v4, v6 := l.hostV4.String(), l.hostV6.String()
 	waitFor(t, 2*time.Second, "a from v4 only", from(a, v4))
 	waitFor(t, 2*time.Second, "b from both", from(b, v4, v6))
+	if a4, a6 := status(s, "v4").Advertised, status(s, "v6").Advertised; a4 != 2 || a6 != 1 {
+		t.Errorf("advertised counts v4 %d, v6 %d; want 2 and 1 (what each peer is sent, not every path)", a4, a6)
+	}
 
 	set(t, s, bgpspeaker.Desired{Peers: peers, Routes: routes([]string{"v6"}, []string{"v4"})})
 	waitFor(t, 2*time.Second, "a moved to v6", from(a, v6))

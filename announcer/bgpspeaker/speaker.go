@@ -323,6 +323,14 @@ func (s *Speaker) Status() []PeerStatus {
 	s.mu.Lock()
 	started := s.bgpStarted && !s.halted
 	names := s.applied.names
+	// GoBGP's per-family "advertised" counts paths before the export policy filters them, so
+	// a peer would be said to get every route: count what the policy lets through instead.
+	exported := map[netip.Addr]int{}
+	for _, addrs := range s.applied.export {
+		for _, a := range addrs {
+			exported[a]++
+		}
+	}
 	s.mu.Unlock()
 	if started {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -337,8 +345,8 @@ func (s *Speaker) Status() []PeerStatus {
 	for addr, ps := range s.peers {
 		st := PeerStatus{Name: names[addr], Address: addr, State: ps.state, Since: ps.since, LastError: ps.lastError}
 		if p := counts[addr.String()]; p != nil {
-			for _, af := range p.GetAfiSafis() {
-				st.Advertised += int(af.GetState().GetAdvertised())
+			if ps.state == StateEstablished {
+				st.Advertised = exported[addr]
 			}
 			st.UpdatesSent = p.GetState().GetMessages().GetSent().GetUpdate()
 		}
