@@ -108,19 +108,22 @@ spec:
 	}
 	t.Logf("wrong password: BGPPeer %s says %s is %s: %q", md5Peer, md5Node, state, lastError)
 
-	// The right password: the session comes up.
+	// The right password: the session comes up (which also shows that the setup, not only the
+	// password, was right). No target is set for how soon; the time is logged.
 	secret.StringData = map[string]string{"password": md5Password}
 	if _, err := secrets.Update(ctx, secret, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	deadline = time.Now().Add(bgpSession)
+	fixed := time.Now()
+	const patience = time.Minute
 	for md5SessionState(t) != "Established" {
-		if time.Now().After(deadline) {
+		if time.Since(fixed) > patience {
 			state, lastError = peerNodeStatus(t, md5Peer, md5Node)
-			t.Fatalf("with the right password the router has no session with %s after %v (status %q, last error %q)", md5NodeAddr, bgpSession, state, lastError)
+			t.Fatalf("with the right password the router has no session with %s after %v (status %q, last error %q)", md5NodeAddr, patience, state, lastError)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	t.Logf("Secret fixed -> session Established in %v", time.Since(fixed).Round(time.Millisecond))
 }
 
 // addAddress adds a /24 address of the LAN to a namespace's eth0 until the test ends.
