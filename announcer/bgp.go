@@ -35,8 +35,12 @@ const restartMarker = "bgp-running"
 // router may grant (RFC 4724's 12-bit field); after that the routers have flushed the routes.
 const markerFresh = 4095 * time.Second
 
-// passwordTTL bounds how stale a cached BGP password may be.
-const passwordTTL = 30 * time.Second
+// passwordTTL bounds how stale a cached BGP password may be while its session is up, and
+// passwordRetry while it is down (the Secret may have been fixed).
+const (
+	passwordTTL   = 30 * time.Second
+	passwordRetry = 2 * time.Second
+)
 
 // bgpRunner runs one node's BGP: it turns the caches into a plan, hands it to the speaker, and
 // reports the sessions in the BGPPeers' status, events and metrics.
@@ -161,7 +165,12 @@ func (r *bgpRunner) inputs(ctx context.Context, now time.Time) bgpInputs {
 	in.peers = r.peerObjects()
 	for _, p := range in.peers {
 		if ns, name, key, ok := passwordRef(p); ok && selects(p.Spec.NodeSelector, self.Labels) {
-			in.passwords[p.Name] = r.password(ctx, ns, name, key, now)
+			// A session that is down may be waiting for a corrected password: read it often.
+			ttl := passwordTTL
+			if r.lastStates[p.Name] != bgpspeaker.StateEstablished {
+				ttl = passwordRetry
+			}
+			in.passwords[p.Name] = r.password(ctx, ns, name, key, now, ttl)
 		}
 	}
 	reason := drainReason(self)
@@ -215,10 +224,10 @@ func (r *bgpRunner) peerObjects() []*v1alpha1.BGPPeer {
 	return out
 }
 
-// password reads a BGP password, cached for passwordTTL.
-func (r *bgpRunner) password(ctx context.Context, ns, name, key string, now time.Time) secretValue {
+// password reads a BGP password, cached for ttl.
+func (r *bgpRunner) password(ctx context.Context, ns, name, key string, now time.Time, ttl time.Duration) secretValue {
 	ref := ns + "/" + name + "/" + key
-	if c, ok := r.passwords[ref]; ok && now.Sub(c.at) < passwordTTL {
+	if c, ok := r.passwords[ref]; ok && now.Sub(c.at) < ttl {
 		return c.secretValue
 	}
 	getCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
