@@ -18,6 +18,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "migrate-metallb" {
+		os.Exit(runMigrateMetalLB(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
+	}
 	cfg := announcer.DefaultConfig()
 	fs := flag.NewFlagSet("baremetal-announcer", flag.ExitOnError)
 	fs.StringVar(&cfg.NodeName, "node-name", os.Getenv("NODE_NAME"), "this node's name (default $NODE_NAME)")
