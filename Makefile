@@ -1,7 +1,7 @@
 # The Makefile is an index: every target calls a script in hack/.
 .DEFAULT_GOAL := help
 
-.PHONY: help build test test-unit test-integration verify codegen bench bench-ipam bench-time-to-ip bench-failover upstream lab lab-down lab-status lab-test clean
+.PHONY: help build test test-unit test-integration verify codegen bench bench-ipam bench-time-to-ip bench-failover bench-bgp upstream lab lab-down lab-status lab-test clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -34,6 +34,9 @@ bench-time-to-ip: ## Service created -> EXTERNAL-IP, p50/p99 over 200 Services, 
 
 bench-failover: ## L2 failover in the lab as root: cable cut, SIGKILL, SIGTERM; 20 trials each
 	hack/bench.sh failover
+
+bench-bgp: ## BGP mode in the lab as root against FRR: VIP -> route, deletion, announcer and router restarts
+	hack/bench.sh bgp
 
 upstream: ## Build the pinned upstream binaries (etcd, kube-apiserver) into the cache
 	hack/build-upstream.sh

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs benchmarks and prints their numbers. Benchmarks never pass or fail on a number.
-# Usage: hack/bench.sh [ipam|time-to-ip|failover]...   (default: ipam and time-to-ip; failover
-# needs root and brings up its own lab)
+# Usage: hack/bench.sh [ipam|time-to-ip|failover|bgp]...   (default: ipam and time-to-ip; failover
+# and bgp need root and bring up their own lab)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$REPO_ROOT"
@@ -21,6 +21,11 @@ for w in "${what[@]}"; do
       hack/build-upstream.sh etcd kube-apiserver kube-controller-manager kube-scheduler kwok >/dev/null
       hack/build.sh
       go test -run '^$' -bench Failover -benchtime=1x -timeout=60m ./test/e2e/ ;;
+    bgp)
+      hack/install-deps.sh lab
+      hack/build-upstream.sh etcd kube-apiserver kube-controller-manager kube-scheduler kwok >/dev/null
+      hack/build.sh
+      go test -run '^$' -bench BGP -benchtime=1x -timeout=60m ./test/e2e/ ;;
     *) die "unknown benchmark $w" ;;
   esac
 done
