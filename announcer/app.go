@@ -224,6 +224,8 @@ func (a *App) Run(ctx context.Context) error {
 		bgpDone <- err
 	}()
 	l2Err := r.run(runCtx)
+	// Layer 2 may stop on its own (its socket failed): BGP must not keep the process alive.
+	cancel()
 	bgpErr := <-bgpDone
 	return errors.Join(l2Err, bgpErr)
 }

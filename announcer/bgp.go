@@ -224,13 +224,16 @@ func (r *bgpRunner) peerObjects() []*v1alpha1.BGPPeer {
 	return out
 }
 
-// password reads a BGP password, cached for ttl.
+// password reads a BGP password, cached for ttl. A read that fails keeps the last password that
+// was read: an API outage or a deleted Secret must not tear down an established session (its
+// Cease would flush the node's routes); the failure is only reported.
 func (r *bgpRunner) password(ctx context.Context, ns, name, key string, now time.Time, ttl time.Duration) secretValue {
 	ref := ns + "/" + name + "/" + key
-	if c, ok := r.passwords[ref]; ok && now.Sub(c.at) < ttl {
-		return c.secretValue
+	cached, ok := r.passwords[ref]
+	if ok && now.Sub(cached.at) < ttl {
+		return cached.secretValue
 	}
-	getCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	getCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	var v secretValue
 	secret, err := r.client.CoreV1().Secrets(ns).Get(getCtx, name, metav1.GetOptions{})
@@ -248,6 +251,9 @@ func (r *bgpRunner) password(ctx context.Context, ns, name, key string, now time
 		} else {
 			v.value = string(pw)
 		}
+	}
+	if v.err != nil && cached.value != "" {
+		v.value, v.stale = cached.value, true
 	}
 	r.passwords[ref] = cachedSecret{secretValue: v, at: now}
 	return v

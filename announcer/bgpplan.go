@@ -43,6 +43,8 @@ type bgpInputs struct {
 type secretValue struct {
 	value string
 	err   error
+	// stale: err says why the Secret could not be read now; value is the last one read.
+	stale bool
 }
 
 // drainPhase is where a node is in leaving BGP: advertising, advertising de-preferred
@@ -230,7 +232,10 @@ func speakerPeer(p *v1alpha1.BGPPeer, nodeAddrs map[int]netip.Addr, password sec
 		}
 	}
 	if ref := p.Spec.PasswordSecretRef; ref != nil {
-		if password.err != nil {
+		switch {
+		case password.err != nil && password.stale:
+			plan.problem(p.Name, "keeping the last password read: %v", password.err)
+		case password.err != nil:
 			plan.problem(p.Name, "no session: %v", password.err)
 			return bgpspeaker.Peer{}, false
 		}

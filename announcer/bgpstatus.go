@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	v1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -259,9 +260,16 @@ func withoutEntry(p *v1alpha1.BGPPeer, node string) *v1alpha1.BGPPeer {
 	return out
 }
 
+// truncate makes text from outside (a router's shutdown message, GoBGP's errors) safe for the
+// API and for metric labels: valid UTF-8, at most n bytes, cut on a character boundary.
 func truncate(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
 	if len(s) <= n {
 		return s
 	}
-	return s[:n-3] + "..."
+	cut := n - len("...")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }

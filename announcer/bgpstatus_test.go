@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -73,5 +74,34 @@ func TestSessionEntry(t *testing.T) {
 	long := strings.Repeat("x", 5000)
 	if e := sessionEntry("n1", bgpspeaker.PeerStatus{LastError: long}, true, nil); len(e.LastError) != 1024 {
 		t.Errorf("last error of %d bytes, want it cut to the schema's 1024", len(e.LastError))
+	}
+}
+
+// TestTruncateUTF8: a router's shutdown message is raw bytes (RFC 9003); what reaches the API and
+// metric labels must be valid UTF-8, cut on a character boundary.
+func TestTruncateUTF8(t *testing.T) {
+	for _, in := range []string{"maint \xff\xfe now", strings.Repeat("für ", 100), strings.Repeat("ü", 300)} {
+		for _, n := range []int{10, 11, 200, 1024} {
+			got := truncate(in, n)
+			if !utf8.ValidString(got) || len(got) > n {
+				t.Errorf("truncate(%q, %d) = %q: invalid UTF-8 or too long", in, n, got)
+			}
+		}
+	}
+}
+
+func TestErrorKind(t *testing.T) {
+	for msg, want := range map[string]string{
+		"no answer from 198.18.0.1:179":                             "no-answer",
+		"no answer from 198.18.0.1:179 (check the MD5 password)":    "password",
+		"notification: bad peer AS: as number mismatch":             "notification",
+		"connection refused by 198.18.0.1:179":                      "refused",
+		"connection reset by peer":                                  "reset",
+		"notification: cease: administrative shutdown: \"Wartung\"": "notification",
+		"something new": "other",
+	} {
+		if got := errorKind(msg); got != want {
+			t.Errorf("errorKind(%q) = %q, want %q", msg, got, want)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -66,8 +67,9 @@ func newMetrics() *metrics {
 		Name: "baremetal_announcer_bgp_updates_sent", Help: "BGP UPDATE messages sent to the peer by the current session speaker (a counter that restarts with the announcer).",
 	}, []string{"peer"})
 	m.bgpErrors = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "baremetal_announcer_bgp_session_error", Help: "1 with the last error in words as a label while the session with the peer has one; see the BGPPeer's status.",
-	}, []string{"peer", "error"})
+		Name: "baremetal_announcer_bgp_session_error",
+		Help: "1 while the session with the peer has an error, by kind: no-answer, refused, reset, notification, password, other. The words are in the BGPPeer's status.",
+	}, []string{"peer", "kind"})
 	m.registry.MustRegister(m.vipsOwned, m.ownershipChanges, m.droppedHeartbeats, m.wireConflicts, m.peersAlive, m.peersConnected, m.state,
 		m.bgpEstablished, m.bgpAdvertised, m.bgpUpdates, m.bgpErrors)
 	return m
@@ -128,7 +130,26 @@ func (m *metrics) bgpSessions(statuses map[string]bgpspeaker.PeerStatus, peers [
 		m.bgpAdvertised.WithLabelValues(name).Set(float64(st.Advertised))
 		m.bgpUpdates.WithLabelValues(name).Set(float64(st.UpdatesSent))
 		if st.LastError != "" {
-			m.bgpErrors.WithLabelValues(name, truncate(st.LastError, 200)).Set(1)
+			m.bgpErrors.WithLabelValues(name, errorKind(st.LastError)).Set(1)
 		}
 	}
+}
+
+// errorKind classifies a session's last error for a metric label: a fixed set, because the words
+// come partly from the router (a shutdown message) and would make any label value possible.
+func errorKind(lastError string) string {
+	low := strings.ToLower(lastError)
+	switch {
+	case strings.Contains(low, "md5") || strings.Contains(low, "password"):
+		return "password"
+	case strings.HasPrefix(low, "notification"):
+		return "notification"
+	case strings.Contains(low, "no answer"):
+		return "no-answer"
+	case strings.Contains(low, "refused"):
+		return "refused"
+	case strings.Contains(low, "reset"):
+		return "reset"
+	}
+	return "other"
 }
