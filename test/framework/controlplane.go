@@ -21,11 +21,13 @@ import (
 	"k8s.io/client-go/rest"
 )
 
-// Identities the API server knows through its static token file.
+// Identities of the tests' clients and components.
 const (
+	// AdminUser is in the API server's static token file, in group system:masters.
 	AdminUser = "admin"
-	// CCMUser is the cloud-controller-manager's service account name, so the RBAC in manifests/
-	// (bound to that ServiceAccount) is what authorises it, exactly as in a real cluster.
+	// CCMUser is the cloud-controller-manager's ServiceAccount. It is not in the token file: Env
+	// runs the CCM with a token the API server issues for that ServiceAccount
+	// (UseServiceAccountToken), so the RBAC in manifests/ is what authorises it, as in a cluster.
 	CCMUser = "system:serviceaccount:kube-system:baremetal-cloud-controller-manager"
 )
 
@@ -191,10 +193,7 @@ func APIServerArgsAt(dir, etcdURL, address string, securePort int, serviceCIDRs 
 // WriteCredentials makes the service-account signing key and the static token file in dir, or
 // reads them back when a previous run made them, and returns the token of each user.
 func WriteCredentials(dir string) (map[string]string, error) {
-	return WriteCredentialsFor(dir, map[string]string{
-		AdminUser: "system:masters",
-		CCMUser:   "system:serviceaccounts,system:serviceaccounts:kube-system",
-	})
+	return WriteCredentialsFor(dir, map[string]string{AdminUser: "system:masters"})
 }
 
 // WriteCredentialsFor is WriteCredentials for a chosen set of token-file users, each mapped to

@@ -39,7 +39,7 @@ func CCMArgs() []string {
 }
 
 // StartEnv starts the control plane under dir, installs manifests/crd and the CCM's RBAC, and
-// starts the CCM with CCMArgs.
+// starts the CCM with CCMArgs and a token the API server issued for its ServiceAccount.
 func StartEnv(ctx context.Context, dir string) (*Env, error) {
 	cp, err := StartControlPlane(ctx, dir, ControlPlaneOptions{})
 	if err != nil {
@@ -62,6 +62,10 @@ func StartEnv(ctx context.Context, dir string) (*Env, error) {
 	); err != nil {
 		cp.Stop()
 		return nil, fmt.Errorf("installing manifests: %w", err)
+	}
+	if err := cp.UseServiceAccountToken(ctx, CCMUser); err != nil {
+		cp.Stop()
+		return nil, err
 	}
 	if err := env.StartCCM(CCMArgs()...); err != nil {
 		cp.Stop()

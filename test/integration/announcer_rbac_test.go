@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	v1 "k8s.io/api/core/v1"
@@ -151,4 +152,82 @@ func TestAnnouncerRBAC(t *testing.T) {
 	forbidden("deleting a password Secret", secrets(bgpSecretsNamespace).Delete(ctx, "rbac-router", metav1.DeleteOptions{}))
 	_, err = secrets(bgpSecretsNamespace).Create(ctx, &v1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "rbac-by-the-announcer"}}, metav1.CreateOptions{})
 	forbidden("creating a Secret in "+bgpSecretsNamespace, err)
+
+	// Everything else it reads, and what it must never write: Services (the CCM's and the
+	// users'), IPPools, Nodes, workloads, RBAC.
+	pools := access{group: "baremetal.dev", resource: "ippools"}
+	checkAccess(t, announcerUser, true, slices.Concat(
+		each(access{resource: "services"}, "get", "list", "watch"),
+		each(access{resource: "nodes"}, "get", "list", "watch"),
+		each(access{group: "discovery.k8s.io", resource: "endpointslices"}, "get", "list", "watch"),
+		each(pools, "get", "list", "watch"),
+		each(access{resource: "events", namespace: "default"}, "create", "patch"),
+	))
+	checkAccess(t, announcerUser, false, slices.Concat(
+		each(access{resource: "services", namespace: "default"}, "create", "update", "patch", "delete"),
+		each(access{resource: "services", subresource: "status", namespace: "default"}, "update", "patch"),
+		each(pools, "create", "update", "patch", "delete"),
+		each(access{group: "baremetal.dev", resource: "ippools", subresource: "status"}, "update", "patch"),
+		each(access{resource: "nodes"}, "update", "patch", "delete"),
+		each(access{resource: "nodes", subresource: "status"}, "patch"),
+		each(access{resource: "configmaps", namespace: "kube-system"}, "get", "list"),
+		each(access{resource: "pods", namespace: "kube-system"}, "create", "list"),
+		each(access{resource: "serviceaccounts", subresource: "token", namespace: "kube-system", name: "baremetal-cloud-controller-manager"}, "create"),
+		each(access{group: "coordination.k8s.io", resource: "leases", namespace: "kube-system"}, "create", "update"),
+		each(access{group: "rbac.authorization.k8s.io", resource: "roles", namespace: "kube-system"}, "create", "bind", "escalate"),
+	))
+}
+
+// TestAnnouncerSecretPolicy: RBAC lets the announcer create Secrets in kube-system (the first
+// announcer creates the membership key), and manifests/announcer/secret-policy.yaml admits only
+// that one Secret: not another name, and not a service-account-token Secret under the
+// membership name, which the token controller would fill with a token the announcer may read.
+func TestAnnouncerSecretPolicy(t *testing.T) {
+	ctx := context.Background()
+	root := framework.RepoRoot()
+	if err := framework.ApplyFiles(ctx, env.Config(adminUser),
+		filepath.Join(root, "manifests/announcer/rbac.yaml"), filepath.Join(root, "manifests/announcer/secret-policy.yaml")); err != nil {
+		t.Fatalf("applying the announcer's RBAC and Secret policy: %v", err)
+	}
+	const membership = "baremetal-announcer-membership"
+	deleteMembership := func() {
+		_ = env.Client.CoreV1().Secrets("kube-system").Delete(ctx, membership, metav1.DeleteOptions{})
+	}
+	deleteMembership()
+	t.Cleanup(deleteMembership)
+	t.Cleanup(func() {
+		_ = env.Client.CoreV1().Secrets("kube-system").Delete(ctx, "rbac-by-the-announcer", metav1.DeleteOptions{})
+	})
+	client, err := kubernetes.NewForConfig(announcerConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets := client.CoreV1().Secrets("kube-system")
+
+	// The policy takes effect once the API server has loaded it: wait for the first refusal.
+	other := &v1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "rbac-by-the-announcer"}, Data: map[string][]byte{"current": make([]byte, 32)}}
+	var err2 error
+	waitFor(t, "the Secret policy to refuse another Secret", func() bool {
+		_, err2 = secrets.Create(ctx, other, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		return err2 != nil
+	})
+	if !apierrors.IsForbidden(err2) || !strings.Contains(err2.Error(), "only its membership Secret") {
+		t.Errorf("creating another Secret in kube-system: err = %v, want Forbidden by the policy", err2)
+	}
+	token := &v1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: membership, Annotations: map[string]string{v1.ServiceAccountNameKey: "baremetal-cloud-controller-manager"}},
+		Type:       v1.SecretTypeServiceAccountToken,
+	}
+	_, err = secrets.Create(ctx, token, metav1.CreateOptions{})
+	if !apierrors.IsForbidden(err) {
+		t.Errorf("creating a service-account-token Secret named %s: err = %v, want Forbidden", membership, err)
+	}
+	key := &v1.Secret{ObjectMeta: metav1.ObjectMeta{Name: membership}, Data: map[string][]byte{"current": make([]byte, 32)}}
+	if _, err := secrets.Create(ctx, key, metav1.CreateOptions{}); err != nil {
+		t.Errorf("creating the membership Secret: %v, want it allowed", err)
+	}
+	// The admin is not the announcer: the policy does not apply.
+	if _, err := env.Client.CoreV1().Secrets("kube-system").Create(ctx, other, metav1.CreateOptions{}); err != nil {
+		t.Errorf("the admin creating a Secret in kube-system: %v", err)
+	}
 }

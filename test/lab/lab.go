@@ -35,10 +35,10 @@ const (
 	serviceCIDRs  = "198.19.0.0/16,fd00:96::/112"
 )
 
-// Token-file users besides framework.AdminUser and framework.CCMUser.
+// The announcers' identity besides framework.AdminUser and framework.CCMUser.
 const (
-	// AnnouncerUser is the announcer's ServiceAccount, so manifests/announcer/rbac.yaml is what
-	// authorises it, as in a real cluster.
+	// AnnouncerUser is the announcer's ServiceAccount: the announcers run with a token the API
+	// server issues for it, so manifests/announcer/rbac.yaml is what authorises them.
 	AnnouncerUser = "system:serviceaccount:kube-system:baremetal-announcer"
 	announcerRBAC = "manifests/announcer/rbac.yaml"
 )
@@ -282,24 +282,16 @@ func (l *Lab) kubeconfigFor(user string) string {
 	panic("lab: no kubeconfig for " + user)
 }
 
-// writeCredentials makes the service-account key, the token file and a kubeconfig per user.
+// writeCredentials makes the service-account key, the token file (the admin only) and the
+// admin's kubeconfig. The CCM's and the announcers' kubeconfigs hold tokens the API server issues
+// for their ServiceAccounts (applyManifests).
 func (l *Lab) writeCredentials() error {
-	sa := "system:serviceaccounts,system:serviceaccounts:kube-system"
-	tokens, err := framework.WriteCredentialsFor(l.Dir, map[string]string{
-		framework.AdminUser: "system:masters",
-		framework.CCMUser:   sa,
-		AnnouncerUser:       sa,
-	})
+	tokens, err := framework.WriteCredentialsFor(l.Dir, map[string]string{framework.AdminUser: "system:masters"})
 	if err != nil {
 		return err
 	}
 	l.tokens = tokens
-	for _, user := range []string{framework.AdminUser, framework.CCMUser, AnnouncerUser} {
-		if err := framework.WriteKubeconfig(l.kubeconfigFor(user), APIServerURL(), user, tokens[user]); err != nil {
-			return err
-		}
-	}
-	return nil
+	return framework.WriteKubeconfig(l.kubeconfigFor(framework.AdminUser), APIServerURL(), framework.AdminUser, tokens[framework.AdminUser])
 }
 
 // components are the lab's processes in start order. With resolve, a missing required binary is
@@ -471,15 +463,32 @@ func writeCA(bundle, out string) error {
 	return os.WriteFile(out, cas, 0o644)
 }
 
-// applyManifests installs the CRDs and the RBAC of our components (before they start).
+// applyManifests installs the CRDs and the RBAC of our components (before they start), and
+// writes the CCM's and the announcers' kubeconfigs with tokens the API server issues for their
+// ServiceAccounts: a permission missing from manifests/ fails in the lab as in a cluster.
 func (l *Lab) applyManifests(ctx context.Context) error {
 	files := []string{
 		filepath.Join(l.Root, "manifests/crd/bases/baremetal.dev_ippools.yaml"),
 		filepath.Join(l.Root, "manifests/crd/bases/baremetal.dev_bgppeers.yaml"),
 		filepath.Join(l.Root, "manifests/ccm/rbac.yaml"),
+		filepath.Join(l.Root, announcerRBAC),
+		filepath.Join(l.Root, "manifests/announcer/secret-policy.yaml"),
 	}
-	if _, err := os.Stat(filepath.Join(l.Root, announcerRBAC)); err == nil {
-		files = append(files, filepath.Join(l.Root, announcerRBAC))
+	if err := framework.ApplyFiles(ctx, l.Config, files...); err != nil {
+		return err
 	}
-	return framework.ApplyFiles(ctx, l.Config, files...)
+	client, err := kubernetes.NewForConfig(l.Config)
+	if err != nil {
+		return err
+	}
+	for _, user := range []string{framework.CCMUser, AnnouncerUser} {
+		token, err := framework.ServiceAccountToken(ctx, client, user, framework.ServiceAccountTokenLifetime)
+		if err != nil {
+			return err
+		}
+		if err := framework.WriteKubeconfig(l.kubeconfigFor(user), APIServerURL(), user, token); err != nil {
+			return err
+		}
+	}
+	return nil
 }
