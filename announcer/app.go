@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -116,7 +118,19 @@ func (a *App) Run(ctx context.Context) error {
 		}
 		registrations = append(registrations, reg)
 	}
-	peersReg, err := bgpPeers.Informer().AddEventHandler(handler)
+	// Status writes (every node writes its entry) must not wake every announcer: only a change
+	// of a BGPPeer's spec (its generation) or labels, or a BGPPeer coming or going, does.
+	peersReg, err := bgpPeers.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc: func(any) { kickFn() },
+		UpdateFunc: func(oldObj, newObj any) {
+			o, okOld := oldObj.(metav1.Object)
+			n, okNew := newObj.(metav1.Object)
+			if !okOld || !okNew || o.GetGeneration() != n.GetGeneration() || !maps.Equal(o.GetLabels(), n.GetLabels()) {
+				kickFn()
+			}
+		},
+		DeleteFunc: func(any) { kickFn() },
+	})
 	if err != nil {
 		return err
 	}
@@ -208,7 +222,10 @@ func (a *App) Run(ctx context.Context) error {
 		"heartbeatInterval", a.cfg.HeartbeatInterval, "failureTimeout", a.cfg.FailureTimeout, "keyID", fmt.Sprintf("%08x", sealer.CurrentID()))
 	bgp := &bgpRunner{
 		cfg: a.cfg, lister: lister, peers: bgpPeers.Lister(), synced: peersReg.HasSynced, client: client,
-		status:   &bgpStatusWriter{dyn: dyn, node: a.cfg.NodeName, written: map[string]v1alpha1.BGPSessionStatus{}},
+		status: newBGPStatusWriter(dyn, a.cfg.NodeName, func(name string) bool {
+			_, err := lister.nodes.Get(name)
+			return err == nil
+		}),
 		recorder: recorder, metrics: a.metrics, kick: bgpKick, stopForGood: &a.stopForGood,
 	}
 	// A BGP failure stops the announcer (the pod restarts) rather than leaving layer 2 running

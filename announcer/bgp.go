@@ -82,6 +82,9 @@ func (r *bgpRunner) run(ctx context.Context) error {
 	r.restarting = r.takeRestartMarker(logger)
 	r.passwords = map[string]cachedSecret{}
 	r.lastStates = map[string]string{}
+	statusCtx, stopStatus := context.WithCancel(ctx)
+	defer stopStatus()
+	go r.status.run(statusCtx)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	var plan bgpPlan
@@ -289,6 +292,8 @@ func (r *bgpRunner) exit(ctx context.Context, plan bgpPlan) error {
 	defer cancel()
 	err = r.speaker.Stop(stopCtx)
 	r.removeRestartMarker(logger)
+	// The entries would go on saying Established; the writer's goroutine has stopped with ctx.
+	r.status.removeAll(stopCtx)
 	logger.Info("Left BGP for good: routes withdrawn, sessions closed", "err", err)
 	return nil
 }

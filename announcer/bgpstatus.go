@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -26,13 +27,73 @@ const summaryManager = "baremetal-announcer-summary"
 
 // bgpStatusWriter writes this node's entry in each BGPPeer's status, with server-side apply
 // under a field manager of its own: the announcers never overwrite each other's entries, and
-// dropping an entry from an apply removes it.
+// dropping an entry from an apply removes it. It runs on its own goroutine, so a slow API server
+// never delays a route change, and it bounds its writes: at most one round per
+// statusMinInterval, and a change of the prefix count alone at most every statusCountInterval.
 type bgpStatusWriter struct {
 	dyn  dynamic.Interface
 	node string
-	// written holds the entry last applied per BGPPeer; entries of peers that no longer select
-	// this node are removed.
-	written map[string]v1alpha1.BGPSessionStatus
+	// nodeExists says whether a Node is in the cache: entries of deleted Nodes are pruned.
+	nodeExists func(string) bool
+	// mu serialises apply (the writer's goroutine) and removeAll (the exit path).
+	mu sync.Mutex
+	// written holds the entry last applied per BGPPeer, and when; entries of peers that no
+	// longer select this node are removed.
+	written   map[string]v1alpha1.BGPSessionStatus
+	writtenAt map[string]time.Time
+	jobs      chan statusJob
+}
+
+// statusJob is what the status should say now.
+type statusJob struct {
+	entries map[string]v1alpha1.BGPSessionStatus
+	objects map[string]*v1alpha1.BGPPeer
+}
+
+const (
+	statusMinInterval   = time.Second
+	statusCountInterval = 30 * time.Second
+	// maxProblems bounds one node's share of a BGPPeer's status (the object must stay far below
+	// etcd's 1.5 MiB with hundreds of nodes).
+	maxProblems      = 8
+	maxProblemLength = 256
+)
+
+func newBGPStatusWriter(dyn dynamic.Interface, node string, nodeExists func(string) bool) *bgpStatusWriter {
+	return &bgpStatusWriter{dyn: dyn, node: node, nodeExists: nodeExists,
+		written: map[string]v1alpha1.BGPSessionStatus{}, writtenAt: map[string]time.Time{}, jobs: make(chan statusJob, 1)}
+}
+
+// submit hands the writer the latest status, replacing one it has not started on.
+func (w *bgpStatusWriter) submit(job statusJob) {
+	for {
+		select {
+		case w.jobs <- job:
+			return
+		default:
+		}
+		select {
+		case <-w.jobs:
+		default:
+		}
+	}
+}
+
+// run writes submitted statuses until ctx ends.
+func (w *bgpStatusWriter) run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case job := <-w.jobs:
+			w.apply(ctx, job.entries, job.objects, time.Now())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(statusMinInterval):
+		}
+	}
 }
 
 func (w *bgpStatusWriter) manager() string { return "baremetal-announcer-" + w.node }
@@ -51,9 +112,12 @@ func sessionEntry(node string, st bgpspeaker.PeerStatus, known bool, problems []
 		}
 	}
 	if len(problems) > 0 {
-		e.Problems = slices.Clone(problems[:min(len(problems), 32)])
+		e.Problems = slices.Clone(problems[:min(len(problems), maxProblems)])
 		for i := range e.Problems {
-			e.Problems[i] = truncate(e.Problems[i], 512)
+			e.Problems[i] = truncate(e.Problems[i], maxProblemLength)
+		}
+		if len(problems) > maxProblems {
+			e.Problems[maxProblems-1] = fmt.Sprintf("... and %d more (see the announcer's log on %s)", len(problems)-maxProblems+1, node)
 		}
 		if e.LastError == "" && !known {
 			e.LastError = truncate(problems[0], 1024)
@@ -86,7 +150,7 @@ func (r *bgpRunner) report(ctx context.Context, plan bgpPlan) {
 	for _, p := range r.peerObjects() {
 		objects[p.Name] = p
 	}
-	r.status.apply(ctx, entries, objects)
+	r.status.submit(statusJob{entries: entries, objects: objects})
 }
 
 // sessionEvents records an event on the BGPPeer when this node's session goes up or down.
@@ -118,22 +182,23 @@ func (r *bgpRunner) sessionEvents(ctx context.Context, peer string, st bgpspeake
 
 // apply writes the entries that changed, removes this node's entry from peers that no longer
 // select it, and repairs summaries that disagree with their entries.
-func (w *bgpStatusWriter) apply(ctx context.Context, entries map[string]v1alpha1.BGPSessionStatus, objects map[string]*v1alpha1.BGPPeer) {
+func (w *bgpStatusWriter) apply(ctx context.Context, entries map[string]v1alpha1.BGPSessionStatus, objects map[string]*v1alpha1.BGPPeer, now time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	logger := klog.FromContext(ctx)
 	for name, e := range entries {
 		obj, exists := objects[name]
 		if !exists {
 			continue
 		}
-		last, wrote := w.written[name]
-		if wrote && equality.Semantic.DeepEqual(last, e) && entryOf(obj, w.node) != nil && equality.Semantic.DeepEqual(*entryOf(obj, w.node), e) {
+		if !w.needsWrite(name, e, obj, now) {
 			continue
 		}
 		if err := w.applyEntry(ctx, name, &e); err != nil {
 			logger.V(2).Info("Writing the BGPPeer status", "peer", name, "err", err)
 			continue
 		}
-		w.written[name] = e
+		w.written[name], w.writtenAt[name] = e, now
 		objects[name] = withEntry(obj, e)
 	}
 	for name := range w.written {
@@ -148,12 +213,70 @@ func (w *bgpStatusWriter) apply(ctx context.Context, entries map[string]v1alpha1
 			objects[name] = withoutEntry(objects[name], w.node)
 		}
 		delete(w.written, name)
+		delete(w.writtenAt, name)
 	}
 	for name := range entries {
 		if obj, ok := objects[name]; ok {
-			w.repairSummary(ctx, obj)
+			w.repairSummary(ctx, w.prune(ctx, obj))
 		}
 	}
+}
+
+// needsWrite says whether this node's entry must be rewritten: it differs from the object's in
+// more than the prefix count, or the count is stale by statusCountInterval. Entries are compared
+// with the object's, so one removed by someone else is written again.
+func (w *bgpStatusWriter) needsWrite(peer string, e v1alpha1.BGPSessionStatus, obj *v1alpha1.BGPPeer, now time.Time) bool {
+	current := entryOf(obj, w.node)
+	if current == nil {
+		return true
+	}
+	if equality.Semantic.DeepEqual(*current, e) {
+		return false
+	}
+	withCount := *current
+	withCount.PrefixesAdvertised = e.PrefixesAdvertised
+	if equality.Semantic.DeepEqual(withCount, e) {
+		return now.Sub(w.writtenAt[peer]) >= statusCountInterval
+	}
+	return true
+}
+
+// prune removes the entries of Nodes that no longer exist (their announcers cannot), with an
+// update that any announcer may make: the resourceVersion guards against racing writers.
+func (w *bgpStatusWriter) prune(ctx context.Context, p *v1alpha1.BGPPeer) *v1alpha1.BGPPeer {
+	if w.nodeExists == nil {
+		return p
+	}
+	kept := slices.DeleteFunc(slices.Clone(p.Status.Nodes), func(e v1alpha1.BGPSessionStatus) bool { return !w.nodeExists(e.Node) })
+	if len(kept) == len(p.Status.Nodes) {
+		return p
+	}
+	out := p.DeepCopy()
+	out.Status.Nodes = kept
+	content, err := runtime.DefaultUnstructuredConverter.ToUnstructured(out)
+	if err != nil {
+		return p
+	}
+	u := &unstructured.Unstructured{Object: content}
+	u.SetAPIVersion(v1alpha1.SchemeGroupVersion.String())
+	u.SetKind("BGPPeer")
+	updateCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := w.dyn.Resource(v1alpha1.BGPPeerResource).UpdateStatus(updateCtx, u, metav1.UpdateOptions{}); err != nil {
+		klog.FromContext(ctx).V(2).Info("Pruning deleted Nodes from the BGPPeer status", "peer", p.Name, "err", err)
+		return p
+	}
+	return out
+}
+
+// removeAll removes this node's entries (the announcer stops for good).
+func (w *bgpStatusWriter) removeAll(ctx context.Context) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for name := range w.written {
+		_ = w.applyEntry(ctx, name, nil)
+	}
+	clear(w.written)
 }
 
 func (w *bgpStatusWriter) applyEntry(ctx context.Context, peer string, e *v1alpha1.BGPSessionStatus) error {

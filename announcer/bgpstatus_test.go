@@ -1,6 +1,7 @@
 package announcer
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -103,5 +104,46 @@ func TestErrorKind(t *testing.T) {
 		if got := errorKind(msg); got != want {
 			t.Errorf("errorKind(%q) = %q, want %q", msg, got, want)
 		}
+	}
+}
+
+// TestStatusNeedsWrite: an entry is rewritten when it changes, but a change of the prefix count
+// alone (every new VIP, on every node) waits for statusCountInterval.
+func TestStatusNeedsWrite(t *testing.T) {
+	w := newBGPStatusWriter(nil, "n1", nil)
+	t0 := time.Unix(1000, 0)
+	e := v1alpha1.BGPSessionStatus{Node: "n1", State: bgpspeaker.StateEstablished, PrefixesAdvertised: 3}
+	obj := &v1alpha1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: "tor"}}
+	if !w.needsWrite("tor", e, obj, t0) {
+		t.Error("an entry missing from the object is not written")
+	}
+	obj = withEntry(obj, e)
+	w.writtenAt["tor"] = t0
+	if w.needsWrite("tor", e, obj, t0.Add(time.Hour)) {
+		t.Error("an unchanged entry is rewritten")
+	}
+	more := e
+	more.PrefixesAdvertised = 4
+	if w.needsWrite("tor", more, obj, t0.Add(statusCountInterval-time.Second)) {
+		t.Error("a new prefix count alone is written before statusCountInterval")
+	}
+	if !w.needsWrite("tor", more, obj, t0.Add(statusCountInterval)) {
+		t.Error("a new prefix count is never written")
+	}
+	down := more
+	down.State = bgpspeaker.StateActive
+	if !w.needsWrite("tor", down, obj, t0.Add(time.Second)) {
+		t.Error("a state change waits")
+	}
+}
+
+func TestSessionEntryCapsProblems(t *testing.T) {
+	var problems []string
+	for i := range 20 {
+		problems = append(problems, fmt.Sprintf("IPv6 VIP 2001:db8::%d is not advertised", i))
+	}
+	e := sessionEntry("n1", bgpspeaker.PeerStatus{}, true, problems)
+	if len(e.Problems) != maxProblems || !strings.Contains(e.Problems[maxProblems-1], "and 13 more") {
+		t.Errorf("problems %q: want %d, the last saying how many more", e.Problems, maxProblems)
 	}
 }
