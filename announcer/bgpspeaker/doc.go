@@ -1,7 +1,7 @@
 // Package bgpspeaker advertises the node's VIPs to routers over BGP-4 (RFC 4271, with RFC 4760
 // for IPv6, RFC 1997 and RFC 8092 communities, RFC 4724 graceful restart with RFC 8538's
 // notification bit, RFC 8326 graceful shutdown), as host routes (/32, /128) with this node as
-// next hop. It embeds GoBGP v3 as a library and is the only package that imports it: none of
+// next hop, and the covering prefixes of pools that are aggregated. It embeds GoBGP v3 as a library and is the only package that imports it: none of
 // GoBGP's types appear in its API.
 //
 // # Desired state
@@ -10,12 +10,16 @@
 // converges idempotently. A peer whose configuration is unchanged keeps its session. A route
 // goes only to the peers it names: GoBGP v3 has one export policy for all peers, so the speaker
 // keeps a global export policy with one statement per set of peers (a neighbor set and a prefix
-// set), and a default of reject; imports are all rejected. When a route leaves a peer it is
-// withdrawn from all its peers and announced again to the remaining ones within the same Set
-// (GoBGP evaluates a withdrawal against the current policy, so it must go out before the
-// policy changes); routers see a withdrawal and an announcement milliseconds apart.
+// set), and a default of reject; imports are all rejected. When a route leaves a peer that
+// keeps its session it is withdrawn from all its peers and announced again to the remaining ones
+// within the same Set (GoBGP evaluates a withdrawal against the current policy, so it must go
+// out before the policy changes); routers see a withdrawal and an announcement milliseconds
+// apart. A peer that is deleted or changed loses its session, and with it our routes, so its
+// leaving withdraws nothing from the others. When a withdrawal (or a peer's deletion) fails, the
+// policy is left as it was, so that the next Set can retry it.
 //
-// What cannot be applied is returned as Problems in words, and the rest is applied: an IPv6
+// What cannot be applied is returned as Problems in words, each naming the peer it concerns (a
+// route's problem is listed for each peer the route names), and the rest is applied: an IPv6
 // route without an IPv6 next hop is not sent over IPv4 sessions (a "::" next hop reaches the
 // router as ::ffff:<v4> and zebra fails to install the prefix, other nodes' paths included);
 // LOCAL_PREF is reported as not sent to eBGP peers.
@@ -47,9 +51,11 @@
 // announcer's process exits right after Run returns. Stop is the other way out, for good: it
 // sends the Cease (Hard Reset), and the routers withdraw at once.
 //
-// The next process tells New whether it is such a restart with Config.Restarting: its first
-// sessions then set the Restart State bit, and it sends its routes after the routers'
-// End-of-RIB (at most DeferralTime later), which ends the stale state without a withdrawal. The
+// The next process tells New whether it is such a restart with Config.Restarting: its sessions
+// then set the Restart State bit until each router's first session reaches Established (a
+// session that fails before, and the sessions of peers added later, keep it), and it sends its
+// routes after the routers' End-of-RIB (at most DeferralTime later), which ends the stale state
+// without a withdrawal. The
 // proposed way to know is a marker file on a hostPath directory that survives the container
 // but not the node (e.g. /run/baremetal-announcer/bgp-running, /run being tmpfs): write it once
 // a session is established, remove it after Stop returns. Restarting is "the marker exists at
@@ -58,12 +64,23 @@
 //
 // # Status
 //
-// Status reports each session's RFC 4271 state, when it last changed, the prefixes sent, and
-// the last error in words. GoBGP v3 reports dial failures and notifications only in its log,
-// so the speaker reads its log messages (at debug level, where dial failures are): "no answer
-// from 198.18.0.1:179", "connection refused by ...", "notification: bad peer AS ...". A wrong
-// MD5 password makes the router's kernel drop our SYNs silently, so for a peer with a password
-// "no answer" says to check it.
+// Status reports each session's RFC 4271 state, when it last changed, the prefixes sent and
+// received (a router should send none: GoBGP keeps them in memory even though none is
+// imported), and the last error in words. GoBGP v3 reports dial failures and notifications only
+// in its log, so the speaker reads its log messages: "no answer from 198.18.0.1:179",
+// "connection refused by ...", "notification: bad peer AS ...". Dial failures are logged at
+// debug level only, so GoBGP's level is Debug while a session is not established, and Info
+// otherwise (at Debug GoBGP builds a message for each UPDATE). A wrong MD5 password makes the
+// router's kernel drop our SYNs silently, so for a peer with a password "no answer" says to
+// check it.
+//
+// # Listening socket
+//
+// Passive peers need a listening socket, which GoBGP v3 opens only when it starts: the speaker
+// listens on Config.ListenPort, or on 179 when the first Set has a passive peer. A passive peer
+// that comes later, or one whose port could not be opened (taken by another BGP daemon, say),
+// gets a Problem saying so and that the announcer must be restarted on that node; the speaker
+// runs without the socket, and its active peers are not affected.
 //
 // # Goroutines
 //

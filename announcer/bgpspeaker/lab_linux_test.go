@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -253,3 +254,50 @@ func (l *lab) route(t *testing.T, prefix netip.Prefix) frr.RIBRoute {
 }
 
 func ptr(v uint32) *uint32 { return &v }
+
+// from returns a condition that holds when the router has prefix from exactly the sessions with
+// the given local addresses of ours (none: the prefix is absent).
+func (l *lab) from(prefix netip.Prefix, want ...string) func() string {
+	return func() string {
+		rt, err := l.router.Route(context.Background(), prefix)
+		var got []string
+		if err == nil {
+			for _, p := range rt.Paths {
+				got = append(got, p.Peer.PeerID)
+			}
+		}
+		slices.Sort(got)
+		slices.Sort(want)
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			return fmt.Sprintf("%s from %v, want %v", prefix, got, want)
+		}
+		return ""
+	}
+}
+
+// neighbor is what the tests read of the router's `show bgp neighbors <addr> json`.
+type neighbor struct {
+	State        string `json:"bgpState"`
+	MessageStats struct {
+		UpdatesRecv int `json:"updatesRecv"`
+	} `json:"messageStats"`
+	GracefulRestartInfo struct {
+		RBit bool `json:"rBit"`
+	} `json:"gracefulRestartInfo"`
+}
+
+// neighbor returns the router's view of our session from addr.
+func (l *lab) neighbor(t *testing.T, addr netip.Addr) neighbor {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var m map[string]neighbor
+	if err := l.router.JSON(ctx, "show bgp neighbors "+addr.String(), &m); err != nil {
+		t.Fatal(err)
+	}
+	n, ok := m[addr.String()]
+	if !ok {
+		t.Fatalf("router has no neighbor %s: %v", addr, m)
+	}
+	return n
+}

@@ -66,8 +66,9 @@ type plan struct {
 }
 
 // makePlan checks d against cfg and returns what can be applied, and why the rest cannot.
-// listening says whether the speaker has a listening socket (Passive peers need one).
-func makePlan(cfg Config, d Desired, listening bool) (plan, Problems) {
+// noListen says why the speaker has no listening socket, which Passive peers need ("" when it
+// has one, or has not started yet).
+func makePlan(cfg Config, d Desired, noListen string) (plan, Problems) {
 	p := plan{
 		peers: map[string]peerConf{}, paths: map[netip.Prefix]pathConf{}, export: map[netip.Prefix][]netip.Addr{},
 		names: map[netip.Addr]string{}, asked: map[netip.Prefix]map[string]bool{},
@@ -77,7 +78,7 @@ func makePlan(cfg Config, d Desired, listening bool) (plan, Problems) {
 		probs = append(probs, Problem{Peer: name, Reason: fmt.Sprintf(format, a...)})
 	}
 	for _, in := range d.Peers {
-		c, reason := checkPeer(cfg, in, listening)
+		c, reason := checkPeer(cfg, in, noListen)
 		switch {
 		case reason != "":
 			peerProblem(in.Name, "peer %q: %s", in.Name, reason)
@@ -90,8 +91,15 @@ func makePlan(cfg Config, d Desired, listening bool) (plan, Problems) {
 			p.names[c.Address] = in.Name
 		}
 	}
+	var everyone []string // the peers a problem of a route that names none concerns
+	for _, in := range d.Peers {
+		if in.Name != "" && !slices.Contains(everyone, in.Name) {
+			everyone = append(everyone, in.Name)
+		}
+	}
+	slices.Sort(everyone)
 	for _, r := range d.Routes {
-		probs = append(probs, p.addRoute(r)...)
+		probs = append(probs, p.addRoute(r, everyone)...)
 	}
 	for prefix, set := range p.asked {
 		var addrs []netip.Addr
@@ -107,7 +115,7 @@ func makePlan(cfg Config, d Desired, listening bool) (plan, Problems) {
 	return p, probs
 }
 
-func checkPeer(cfg Config, in Peer, listening bool) (peerConf, string) {
+func checkPeer(cfg Config, in Peer, noListen string) (peerConf, string) {
 	c := peerConf{
 		Address: in.Address, Port: in.Port, ASN: in.ASN, LocalASN: cmp.Or(in.LocalASN, cfg.ASN),
 		Source: in.SourceAddress, Hold: cmp.Or(in.HoldTime, DefaultHoldTime),
@@ -138,8 +146,8 @@ func checkPeer(cfg Config, in Peer, listening bool) (peerConf, string) {
 		return c, fmt.Sprintf("keepalive time %s must be at least 1 s and below the hold time %s", c.Keepalive, c.Hold)
 	case c.Source.IsValid() && c.Source.Is4() != in.Address.Is4():
 		return c, fmt.Sprintf("source address %s and peer address %s are of different families", c.Source, in.Address)
-	case c.Passive && !listening:
-		return c, "passive, but the speaker has no listening socket (Config.ListenPort is 0 and the first Set had no passive peer)"
+	case c.Passive && noListen != "":
+		return c, noListen
 	case c.RestartTime > 4095*time.Second:
 		return c, fmt.Sprintf("restart time %s is above the graceful restart capability's maximum of 4095 s", c.RestartTime)
 	}
@@ -148,11 +156,25 @@ func checkPeer(cfg Config, in Peer, listening bool) (peerConf, string) {
 	return c, ""
 }
 
-// addRoute adds r to p and returns why parts of it are not applied.
-func (p *plan) addRoute(r Route) Problems {
+// addRoute adds r to p and returns why parts of it are not applied. A problem of the route as
+// a whole concerns each peer it names, or every peer (everyone) when it names none, so that the
+// caller can show it in those peers' status.
+func (p *plan) addRoute(r Route, everyone []string) Problems {
 	var probs Problems
 	problem := func(peer, format string, a ...any) {
 		probs = append(probs, Problem{Peer: peer, Prefix: r.Prefix, Reason: fmt.Sprintf(format, a...)})
+	}
+	concerned := slices.Compact(slices.Sorted(slices.Values(r.Peers)))
+	if len(concerned) == 0 {
+		concerned = everyone
+	}
+	routeProblem := func(format string, a ...any) {
+		if len(concerned) == 0 {
+			problem("", format, a...)
+		}
+		for _, name := range concerned {
+			problem(name, format, a...)
+		}
 	}
 	fam := "IPv4"
 	if r.Prefix.Addr().Is6() {
@@ -160,13 +182,19 @@ func (p *plan) addRoute(r Route) Problems {
 	}
 	switch {
 	case !r.Prefix.IsValid():
-		problem("", "route with invalid prefix %s", r.Prefix)
+		routeProblem("route with invalid prefix %s", r.Prefix)
 		return probs
-	case !r.Prefix.IsSingleIP() || r.Prefix.Addr().Is4In6():
-		problem("", "route %s is not a host route (/32 or /128)", r.Prefix)
+	case r.Prefix.Addr().Is4In6():
+		routeProblem("route %s is an IPv4-mapped IPv6 prefix: use the IPv4 prefix %s", r.Prefix, netip.PrefixFrom(r.Prefix.Addr().Unmap(), max(r.Prefix.Bits()-96, 0)))
+		return probs
+	case r.Prefix.Bits() == 0:
+		routeProblem("route %s is a default route, which the speaker never announces", r.Prefix)
+		return probs
+	case r.Prefix != r.Prefix.Masked():
+		routeProblem("route %s has bits set beyond its length: the prefix is %s", r.Prefix, r.Prefix.Masked())
 		return probs
 	case r.NextHop.IsValid() && r.NextHop.Unmap().Is4() != r.Prefix.Addr().Is4():
-		problem("", "%s route %s has next hop %s of the other family", fam, r.Prefix, r.NextHop)
+		routeProblem("%s route %s has next hop %s of the other family", fam, r.Prefix, r.NextHop)
 		return probs
 	}
 	c := pathConf{Prefix: r.Prefix, NextHop: r.NextHop.Unmap(), MED: r.MED, LocalPref: r.LocalPref}
@@ -174,7 +202,7 @@ func (p *plan) addRoute(r Route) Problems {
 	for _, s := range r.Communities {
 		v, err := ParseCommunity(s)
 		if err != nil {
-			problem("", "route %s: %v; the route is sent without it", r.Prefix, err)
+			routeProblem("route %s: %v; the route is sent without it", r.Prefix, err)
 			continue
 		}
 		comms[v] = true
@@ -189,7 +217,7 @@ func (p *plan) addRoute(r Route) Problems {
 	for _, s := range r.LargeCommunities {
 		v, err := ParseLargeCommunity(s)
 		if err != nil {
-			problem("", "route %s: %v; the route is sent without it", r.Prefix, err)
+			routeProblem("route %s: %v; the route is sent without it", r.Prefix, err)
 			continue
 		}
 		large[v] = true
@@ -198,7 +226,7 @@ func (p *plan) addRoute(r Route) Problems {
 		return cmp.Or(cmp.Compare(a.GlobalAdmin, b.GlobalAdmin), cmp.Compare(a.Local1, b.Local1), cmp.Compare(a.Local2, b.Local2))
 	})
 	if old, ok := p.paths[r.Prefix]; ok && !old.equal(c) {
-		problem("", "route %s is listed twice with different next hop or attributes; using the first", r.Prefix)
+		routeProblem("route %s is listed twice with different next hop or attributes; using the first", r.Prefix)
 		return probs
 	}
 	p.paths[r.Prefix] = c
@@ -241,7 +269,10 @@ type change struct {
 // diff returns the steps from old to next. GoBGP evaluates the export policy of a withdrawal
 // against the current policy, so a prefix that leaves a peer must be withdrawn before the
 // policy stops matching that peer; re-adding an unchanged path does not re-send it, so a peer
-// that gains a prefix gets a soft reset out.
+// that gains a prefix gets a soft reset out. A peer that is deleted (or changed: deleted and
+// added again) loses its session, and the router every route of it, without a withdrawal: its
+// leaving does not withdraw the prefix from the peers that keep it, which would see their path
+// withdrawn and announced again (an ECMP group shrinking and growing, flows rehashed).
 func diff(old, next plan) change {
 	var c change
 	for name, pc := range old.peers {
@@ -254,10 +285,14 @@ func diff(old, next plan) change {
 			c.addPeers = append(c.addPeers, name)
 		}
 	}
+	deleted := map[netip.Addr]bool{}
+	for _, name := range c.delPeers {
+		deleted[old.peers[name].Address] = true
+	}
 	resend := map[netip.Addr]bool{}
 	for prefix, pc := range old.paths {
 		n, ok := next.paths[prefix]
-		if !ok || !isSubset(old.export[prefix], next.export[prefix]) {
+		if !ok || losesStayingPeer(old.export[prefix], next.export[prefix], deleted) {
 			c.withdraw = append(c.withdraw, prefix)
 			if ok {
 				c.announce = append(c.announce, prefix)
@@ -289,11 +324,12 @@ func diff(old, next plan) change {
 
 func comparePrefix(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) }
 
-func isSubset(a, b []netip.Addr) bool {
-	for _, x := range a {
-		if !slices.Contains(b, x) {
-			return false
+// losesStayingPeer says whether a peer in was, and not in now, keeps its session.
+func losesStayingPeer(was, now []netip.Addr, deleted map[netip.Addr]bool) bool {
+	for _, x := range was {
+		if !slices.Contains(now, x) && !deleted[x] {
+			return true
 		}
 	}
-	return true
+	return false
 }

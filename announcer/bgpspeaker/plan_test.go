@@ -118,8 +118,14 @@ func TestMakePlanProblems(t *testing.T) {
 			[]string{"IPv4 route 198.18.100.1/32 has no IPv4 next hop for IPv6 session to 2001:db8::1"}},
 		{"next hop of the other family", Desired{Peers: []Peer{peerA}, Routes: []Route{{Prefix: v4, NextHop: nh6, Peers: []string{"a"}}}},
 			[]string{"IPv4 route 198.18.100.1/32 has next hop 2001:db8::2 of the other family"}},
-		{"not a host route", Desired{Routes: []Route{{Prefix: netip.MustParsePrefix("198.18.100.0/24")}}},
-			[]string{"route 198.18.100.0/24 is not a host route (/32 or /128)"}},
+		{"aggregate", Desired{Peers: []Peer{peerA, peerB}, Routes: []Route{{Prefix: netip.MustParsePrefix("198.18.2.0/24"), NextHop: nh4, Peers: []string{"a", "b"}},
+			{Prefix: netip.MustParsePrefix("2001:db8:2::/64"), NextHop: nh6, Peers: []string{"a", "b"}}}}, nil},
+		{"host bits set", Desired{Routes: []Route{{Prefix: netip.MustParsePrefix("198.18.100.1/24")}}},
+			[]string{"route 198.18.100.1/24 has bits set beyond its length: the prefix is 198.18.100.0/24"}},
+		{"default route", Desired{Routes: []Route{{Prefix: netip.MustParsePrefix("0.0.0.0/0")}, {Prefix: netip.MustParsePrefix("::/0")}}},
+			[]string{"route 0.0.0.0/0 is a default route, which the speaker never announces", "route ::/0 is a default route, which the speaker never announces"}},
+		{"IPv4-mapped", Desired{Routes: []Route{{Prefix: netip.MustParsePrefix("::ffff:198.18.100.1/128")}}},
+			[]string{"route ::ffff:198.18.100.1/128 is an IPv4-mapped IPv6 prefix: use the IPv4 prefix 198.18.100.1/32"}},
 		{"unknown peer", Desired{Routes: []Route{{Prefix: v4, NextHop: nh4, Peers: []string{"x"}}}},
 			[]string{`route 198.18.100.1/32 names peer "x", which is not configured (or has problems)`}},
 		{"localPref to eBGP", Desired{Peers: []Peer{peerA, peerI}, Routes: []Route{{Prefix: v4, NextHop: nh4, Peers: []string{"a", "i"}, LocalPref: &one}}},
@@ -134,15 +140,50 @@ func TestMakePlanProblems(t *testing.T) {
 		{"bad timers", Desired{Peers: []Peer{{Name: "h", Address: nh4, ASN: 1, HoldTime: 2e9}, {Name: "k", Address: nh6, ASN: 1, KeepaliveTime: 9e9}}},
 			[]string{`peer "h": hold time 2s is below BGP's minimum of 3 s`, `peer "k": keepalive time 9s must be at least 1 s and below the hold time 9s`}},
 		{"passive without listener", Desired{Peers: []Peer{{Name: "p", Address: nh4, ASN: 1, Passive: true}}},
-			[]string{`peer "p": passive, but the speaker has no listening socket (Config.ListenPort is 0 and the first Set had no passive peer)`}},
+			[]string{`peer "p": no socket, and why`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, probs := makePlan(cfg, tc.d, false)
+			_, probs := makePlan(cfg, tc.d, "no socket, and why")
 			got, want := reasons(probs), tc.want
 			slices.Sort(got)
 			slices.Sort(want)
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("problems (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestRouteProblemPeers: a problem with a route as a whole concerns the peers it names, or every
+// peer when it names none: the caller shows problems in the status of the peer they name, and
+// drops those that name none.
+func TestRouteProblemPeers(t *testing.T) {
+	type got struct {
+		Peer   string
+		Prefix netip.Prefix
+	}
+	bad := netip.MustParsePrefix("198.18.100.1/24")
+	for _, tc := range []struct {
+		name string
+		d    Desired
+		want []got
+	}{
+		{"names peers", Desired{Peers: []Peer{peerA, peerB, peerI}, Routes: []Route{{Prefix: bad, Peers: []string{"b", "a", "b"}}}},
+			[]got{{"a", bad}, {"b", bad}}},
+		{"names none", Desired{Peers: []Peer{peerA, peerB}, Routes: []Route{{Prefix: bad}}},
+			[]got{{"a", bad}, {"b", bad}}},
+		{"bad community", Desired{Peers: []Peer{peerA, peerB}, Routes: []Route{{Prefix: v4, NextHop: nh4, Peers: []string{"a"}, Communities: []string{"x"}}}},
+			[]got{{"a", v4}}},
+		{"no peers at all", Desired{Routes: []Route{{Prefix: bad}}}, []got{{"", bad}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, probs := makePlan(Config{ASN: 64512}, tc.d, "")
+			var g []got
+			for _, p := range probs {
+				g = append(g, got{p.Peer, p.Prefix})
+			}
+			if d := cmp.Diff(tc.want, g, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); d != "" {
+				t.Errorf("problems %v (-want +got):\n%s", probs, d)
 			}
 		})
 	}
@@ -154,7 +195,7 @@ func TestMakePlanAttributes(t *testing.T) {
 		{Prefix: v4, NextHop: nh4, Peers: []string{"a"}, Communities: []string{"no-export", "65000:1", "no-export"},
 			LargeCommunities: []string{"3:2:1", "1:2:3"}, MED: &med, GracefulShutdown: true},
 		{Prefix: v4, NextHop: nh4, Communities: []string{"65000:1", "no-export"}, LargeCommunities: []string{"1:2:3", "3:2:1"}, MED: &med, GracefulShutdown: true},
-	}}, false)
+	}}, "")
 	got := p.paths[v4]
 	if want := []uint32{65000<<16 | 1, GracefulShutdownCommunity, 0xFFFFFF01}; !slices.Equal(got.Communities, want) {
 		t.Errorf("communities %#x, want %#x", got.Communities, want)
@@ -174,7 +215,7 @@ func TestMakePlanAttributes(t *testing.T) {
 // withdrawn before the policy changes, and a peer gaining a route gets it re-sent.
 func TestDiff(t *testing.T) {
 	cfg := Config{ASN: 64512}
-	mk := func(d Desired) plan { p, _ := makePlan(cfg, d, false); return p }
+	mk := func(d Desired) plan { p, _ := makePlan(cfg, d, ""); return p }
 	route := func(peers ...string) Route { return Route{Prefix: v4, NextHop: nh4, Peers: peers} }
 	peers := []Peer{peerA, peerB}
 	changedA := peerA
@@ -198,6 +239,14 @@ func TestDiff(t *testing.T) {
 			change{announce: []netip.Prefix{v4}}},
 		{"route removed", mk(Desired{Peers: peers, Routes: []Route{route("a")}}), mk(Desired{Peers: peers}),
 			change{withdraw: []netip.Prefix{v4}, policy: true}},
+		// The deleted peer's session ends; the peer that stays must not see a withdrawal.
+		{"peer deleted", mk(Desired{Peers: peers, Routes: []Route{route("a", "b")}}), mk(Desired{Peers: []Peer{peerB}, Routes: []Route{route("b")}}),
+			change{delPeers: []string{"a"}, policy: true}},
+		{"peer changed and route leaves it", mk(Desired{Peers: peers, Routes: []Route{route("a", "b")}}), mk(Desired{Peers: []Peer{changedA, peerB}, Routes: []Route{route("b")}}),
+			change{delPeers: []string{"a"}, addPeers: []string{"a"}, policy: true}},
+		{"peer deleted and route leaves a staying peer", mk(Desired{Peers: []Peer{peerA, peerB, peerI}, Routes: []Route{route("a", "b", "i")}}),
+			mk(Desired{Peers: []Peer{peerB, peerI}, Routes: []Route{route("b")}}),
+			change{delPeers: []string{"a"}, withdraw: []netip.Prefix{v4}, announce: []netip.Prefix{v4}, policy: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := diff(tc.old, tc.next)

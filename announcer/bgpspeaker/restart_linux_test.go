@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/baremetal-dev/cloud-provider-baremetal/announcer/bgpspeaker"
+	"github.com/baremetal-dev/cloud-provider-baremetal/test/frr"
 )
 
 // helperEnv carries the desired state to TestHelperSpeaker in a child process.
@@ -130,5 +131,41 @@ func TestLabSilentExit(t *testing.T) {
 	t.Logf("Stop: route gone from the router's kernel %s later", took)
 	if st := s.Status(); len(st) != 1 || !strings.EqualFold(st[0].State, bgpspeaker.StateIdle) {
 		t.Errorf("status after Stop: %v", st)
+	}
+}
+
+// TestLabRestartBit: with Config.Restarting, every session announces the restart (R bit,
+// RFC 4724) until it first reaches Established: a first session that fails before that (here the
+// router refuses our AS at first) is followed by one that still says so, or the router would
+// flush the previous process's routes at once; and so does the session of a peer added later.
+func TestLabRestartBit(t *testing.T) {
+	l := newLab(t, func(c *frr.LabRouter) { c.PeerASN = 64999 })
+	s := startSpeaker(t, bgpspeaker.Config{ASN: nodeASN, Restarting: true})
+	v4, v6 := l.peer("v4", false), l.peer("v6", true)
+	v4.GracefulRestart, v6.GracefulRestart = true, true
+	set(t, s, bgpspeaker.Desired{Peers: []bgpspeaker.Peer{v4}})
+	// GoBGP logs no notification received before Established, so the status cannot say it:
+	// the router's log does. A second refusal follows a re-add of the peer.
+	waitFor(t, 8*time.Second, "the router refuses our AS twice", func() string {
+		if n := strings.Count(tailFile(l.router.LogPath("bgpd")), "BGP OPEN receipt failed"); n < 2 {
+			return fmt.Sprintf("%d refusals; %s", n, status(s, "v4"))
+		}
+		return ""
+	})
+	l.conf.PeerASN = 0
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := l.router.Reload(ctx, frr.LabRouterConfig(l.conf)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "v4 session", established(s, "v4"))
+	if n := l.neighbor(t, l.hostV4); !n.GracefulRestartInfo.RBit {
+		t.Errorf("the session that followed a failed first one has R=0: the router would flush our stale routes")
+	}
+
+	set(t, s, bgpspeaker.Desired{Peers: []bgpspeaker.Peer{v4, v6}})
+	waitFor(t, 5*time.Second, "v6 session", established(s, "v6"))
+	if n := l.neighbor(t, l.hostV6); !n.GracefulRestartInfo.RBit {
+		t.Errorf("the session of a peer added by a later Set has R=0")
 	}
 }

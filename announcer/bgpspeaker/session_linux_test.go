@@ -4,6 +4,7 @@ package bgpspeaker_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -18,7 +19,10 @@ import (
 // TestLabAdvertise: the session comes up within 3 s, and a VIP reaches the router's BGP table
 // and kernel with our next hop and attributes, changes, leaves, and is de-preferred.
 func TestLabAdvertise(t *testing.T) {
-	l := newLab(t, nil)
+	// The router sends us one route of its own: the status counts it.
+	l := newLab(t, func(c *frr.LabRouter) {
+		c.Extra = " no bgp network import-check\n address-family ipv4 unicast\n  network 198.51.100.0/24\n exit-address-family"
+	})
 	s := startSpeaker(t, bgpspeaker.Config{ASN: nodeASN})
 	vip := netip.MustParsePrefix("198.18.100.1/32")
 	r := bgpspeaker.Route{
@@ -45,7 +49,7 @@ func TestLabAdvertise(t *testing.T) {
 		t.Errorf("MED %v, want 50", p.MED)
 	}
 	waitFor(t, 2*time.Second, "status counts", func() string {
-		if st := status(s, "r"); st.Advertised != 1 || st.UpdatesSent == 0 || st.LastError != "" {
+		if st := status(s, "r"); st.Advertised != 1 || st.Received != 1 || st.UpdatesSent == 0 || st.LastError != "" {
 			return st.String()
 		}
 		return ""
@@ -124,23 +128,7 @@ func TestLabPerPeer(t *testing.T) {
 			{Prefix: b, NextHop: l.hostV4, Peers: bPeers},
 		}
 	}
-	ctx := context.Background()
-	from := func(prefix netip.Prefix, want ...string) func() string {
-		return func() string {
-			rt, err := l.router.Route(ctx, prefix)
-			var got []string
-			if err == nil {
-				for _, p := range rt.Paths {
-					got = append(got, p.Peer.PeerID)
-				}
-			}
-			slices.Sort(got)
-			if fmt.Sprint(got) != fmt.Sprint(want) {
-				return fmt.Sprintf("%s from %v, want %v", prefix, got, want)
-			}
-			return ""
-		}
-	}
+	from := l.from
 	set(t, s, bgpspeaker.Desired{Peers: peers, Routes: routes([]string{"v4"}, []string{"v4", "v6"})})
 	waitFor(t, 3*time.Second, "v4 session", established(s, "v4"))
 	waitFor(t, 3*time.Second, "v6 session", established(s, "v6"))
@@ -225,5 +213,70 @@ func TestLabRouterReturns(t *testing.T) {
 		d := waitFor(t, 3*time.Second, "session back", established(s, "r"))
 		dr := waitFor(t, 3*time.Second, "route back", l.rib(vip, l.hostV4))
 		t.Logf("router %d back: session after %s, route in its kernel %s later", i, d, dr)
+	}
+}
+
+// TestLabPeerDeleted: a route (a VIP and its pool's aggregate) goes to two sessions; deleting
+// one peer ends its session and must not disturb the other: no withdrawal and re-announcement
+// there (an ECMP group shrinking and growing again, flows rehashed).
+func TestLabPeerDeleted(t *testing.T) {
+	l := newLab(t, nil)
+	s := startSpeaker(t, bgpspeaker.Config{ASN: nodeASN})
+	vip, pool := netip.MustParsePrefix("198.18.2.7/32"), netip.MustParsePrefix("198.18.2.0/24")
+	routes := func(peers ...string) []bgpspeaker.Route {
+		return []bgpspeaker.Route{{Prefix: vip, NextHop: l.hostV4, Peers: peers}, {Prefix: pool, NextHop: l.hostV4, Peers: peers}}
+	}
+	both := []bgpspeaker.Peer{l.peer("v4", false), l.peer("v6", true)}
+	if probs := set(t, s, bgpspeaker.Desired{Peers: both, Routes: routes("v4", "v6")}); len(probs) != 0 {
+		t.Fatalf("problems: %v", probs)
+	}
+	waitFor(t, 3*time.Second, "v4 session", established(s, "v4"))
+	waitFor(t, 3*time.Second, "v6 session", established(s, "v6"))
+	v4, v6 := l.hostV4.String(), l.hostV6.String()
+	waitFor(t, 2*time.Second, "VIP from both", l.from(vip, v4, v6))
+	waitFor(t, 2*time.Second, "aggregate from both", l.from(pool, v4, v6))
+	time.Sleep(300 * time.Millisecond) // nothing more in flight
+	before := l.neighbor(t, l.hostV6).MessageStats.UpdatesRecv
+
+	set(t, s, bgpspeaker.Desired{Peers: both[1:], Routes: routes("v6")})
+	waitFor(t, 3*time.Second, "v4 session gone with its paths", l.from(vip, v6))
+	waitFor(t, time.Second, "aggregate from v6 only", l.from(pool, v6))
+	time.Sleep(300 * time.Millisecond)
+	if n := l.neighbor(t, l.hostV6); n.MessageStats.UpdatesRecv != before || n.State != "Established" {
+		t.Errorf("the router got %d UPDATEs over the staying session (state %s) when the other peer was deleted, want none",
+			n.MessageStats.UpdatesRecv-before, n.State)
+	}
+}
+
+// TestLabWithdrawalRetried: a withdrawal that fails leaves the export policy as it was, so that
+// the next Set can still withdraw the route (GoBGP filters a withdrawal with the current policy).
+func TestLabWithdrawalRetried(t *testing.T) {
+	l := newLab(t, nil)
+	s := startSpeaker(t, bgpspeaker.Config{ASN: nodeASN})
+	peers := []bgpspeaker.Peer{l.peer("v4", false), l.peer("v6", true)}
+	vip := netip.MustParsePrefix("198.18.100.1/32")
+	to := func(names ...string) bgpspeaker.Desired {
+		return bgpspeaker.Desired{Peers: peers, Routes: []bgpspeaker.Route{{Prefix: vip, NextHop: l.hostV4, Peers: names}}}
+	}
+	set(t, s, to("v4", "v6"))
+	v4, v6 := l.hostV4.String(), l.hostV6.String()
+	waitFor(t, 3*time.Second, "v4 session", established(s, "v4"))
+	waitFor(t, 3*time.Second, "v6 session", established(s, "v6"))
+	waitFor(t, 2*time.Second, "VIP from both", l.from(vip, v4, v6))
+
+	bgpspeaker.FailNextWithdrawal(s, errors.New("refused by the test"))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := s.Set(ctx, to("v4")); err == nil {
+		t.Fatal("Set with a failing withdrawal: no error")
+	}
+	time.Sleep(300 * time.Millisecond)
+	if why := l.from(vip, v4, v6)(); why != "" {
+		t.Errorf("after the failed withdrawal: %s, want the route where it was", why)
+	}
+	set(t, s, to("v4"))
+	waitFor(t, 2*time.Second, "VIP withdrawn from v6 by the next Set", l.from(vip, v4))
+	if a4, a6 := status(s, "v4").Advertised, status(s, "v6").Advertised; a4 != 1 || a6 != 0 {
+		t.Errorf("advertised v4 %d, v6 %d; want 1 and 0", a4, a6)
 	}
 }

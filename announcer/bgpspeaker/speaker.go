@@ -20,22 +20,31 @@ var ErrStopped = errors.New("bgpspeaker: stopped")
 
 // Speaker is an embedded GoBGP server that converges on a Desired state.
 type Speaker struct {
-	cfg Config
-	srv *server.BgpServer
+	cfg   Config
+	srv   *server.BgpServer
+	paths pathAPI // srv, except in tests that make a call fail
+	log   *logger
 
 	running chan struct{} // closed when Run has started GoBGP's loop
 	stopped chan struct{} // closed by Stop
 
 	mu         sync.Mutex // serializes Set, Stop and reconnects; guards the fields below
 	bgpStarted bool
-	listening  bool
+	noListen   string // why passive peers cannot connect: no listening socket ("" when there is one)
 	applied    plan
-	setDone    bool // the first Set has run: later sessions are not restarts
 	halted     bool // Stop was called
 
-	st    sync.Mutex // guards peers; taken by GoBGP's goroutines (log, watch), never with mu inside
+	st    sync.Mutex // guards peers and wasUp; taken by GoBGP's goroutines (log, watch), never with mu inside
 	peers map[netip.Addr]*peerState
-	drops chan netip.Addr // sessions that dropped back to Idle
+	wasUp map[netip.Addr]bool // routers with which a session reached Established since New
+	drops chan netip.Addr     // sessions that dropped back to Idle
+}
+
+// pathAPI is the part of GoBGP that Set announces and withdraws through: a seam for tests that
+// make a withdrawal fail (export_test.go).
+type pathAPI interface {
+	AddPath(context.Context, *api.AddPathRequest) (*api.AddPathResponse, error)
+	DeletePath(context.Context, *api.DeletePathRequest) error
 }
 
 type peerState struct {
@@ -58,11 +67,33 @@ func New(cfg Config) (*Speaker, error) {
 		running: make(chan struct{}),
 		stopped: make(chan struct{}),
 		peers:   map[netip.Addr]*peerState{},
+		wasUp:   map[netip.Addr]bool{},
 		drops:   make(chan netip.Addr, 64),
 		applied: plan{peers: map[string]peerConf{}, paths: map[netip.Prefix]pathConf{}, export: map[netip.Prefix][]netip.Addr{}},
 	}
-	s.srv = server.NewBgpServer(server.LoggerOption(&logger{out: cfg.Log, onEvent: s.onLog}))
+	s.log = &logger{out: cfg.Log, onEvent: s.onLog}
+	s.srv = server.NewBgpServer(server.LoggerOption(s.log))
+	s.paths = s.srv
 	return s, nil
+}
+
+// restarting says whether a session to addr announces a restart (R bit, RFC 4724): with
+// Config.Restarting, until a session to that router has reached Established. A session that
+// drops before that (in OpenSent, say) is followed by one that still says so, or the router
+// would flush the previous process's routes at once. Called with st held.
+func (s *Speaker) restarting(addr netip.Addr) bool {
+	return s.cfg.Restarting && !s.wasUp[addr]
+}
+
+// updateLogLevel has GoBGP log at debug level only while a session is not established: its dial
+// failures, which the status reports, are logged at that level only, and with it GoBGP builds a
+// debug entry for every UPDATE sent or received. Called with st held.
+func (s *Speaker) updateLogLevel() {
+	down := false
+	for _, ps := range s.peers {
+		down = down || ps.state != StateEstablished
+	}
+	s.log.dialing.Store(down)
 }
 
 func (s *Speaker) logf(msg string, kv ...any) {
@@ -121,7 +152,9 @@ func (s *Speaker) onPeerEvent(r *api.WatchEventResponse) {
 	ps.state, ps.since = state, time.Now()
 	if state == StateEstablished {
 		ps.lastError = ""
+		s.wasUp[addr] = true
 	}
+	s.updateLogLevel()
 	// Any session that got as far as a TCP connection and fell back to Idle: a router that
 	// went away, or one that reset the connection while starting (FRR does when zebra has not
 	// told bgpd about the interface yet).
@@ -163,6 +196,7 @@ func (s *Speaker) reconnect(ctx context.Context, addr netip.Addr) error {
 	s.st.Lock()
 	ps := s.peers[addr]
 	established := ps != nil && ps.state == StateEstablished
+	restarting := s.restarting(addr)
 	s.st.Unlock()
 	if ps == nil || established {
 		return nil // gone, or already back
@@ -170,7 +204,7 @@ func (s *Speaker) reconnect(ctx context.Context, addr netip.Addr) error {
 	if err := s.srv.DeletePeer(ctx, &api.DeletePeerRequest{Address: addr.String()}); err != nil {
 		return err
 	}
-	return s.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: apiPeer(ps.conf, false)})
+	return s.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: apiPeer(ps.conf, restarting)})
 }
 
 // Set converges the speaker on d: peers are added, changed (deleted and re-added, which resets
@@ -195,14 +229,12 @@ func (s *Speaker) Set(ctx context.Context, d Desired) (Problems, error) {
 			return startProblems, err
 		}
 	}
-	next, probs := makePlan(s.cfg, d, s.listening)
+	next, probs := makePlan(s.cfg, d, s.noListen)
 	probs = append(startProblems, probs...)
 	if !s.bgpStarted {
 		return probs, nil
 	}
 	ch := diff(s.applied, next)
-	restarting := s.cfg.Restarting && !s.setDone
-	s.setDone = true
 	var errs []error
 	for _, name := range ch.delPeers {
 		old := s.applied.peers[name]
@@ -213,21 +245,32 @@ func (s *Speaker) Set(ctx context.Context, d Desired) (Problems, error) {
 		delete(s.applied.peers, name)
 		s.st.Lock()
 		delete(s.peers, old.Address)
+		s.updateLogLevel()
 		s.st.Unlock()
 	}
+	// GoBGP filters a withdrawal with the current export policy: once the policy no longer
+	// names a peer, a path left on it cannot be withdrawn. So when a withdrawal failed (or a
+	// peer's deletion, whose session keeps what it was sent), the policy and the re-sends wait,
+	// and the next Set retries; the path stays in applied.
+	kept := len(errs) > 0
+	failed := map[netip.Prefix]bool{}
 	for _, prefix := range ch.withdraw {
 		p, err := apiPath(s.applied.paths[prefix])
 		if err == nil {
-			err = s.srv.DeletePath(ctx, &api.DeletePathRequest{TableType: api.TableType_GLOBAL, Family: p.Family, Path: p})
+			err = s.paths.DeletePath(ctx, &api.DeletePathRequest{TableType: api.TableType_GLOBAL, Family: p.Family, Path: p})
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("bgpspeaker: withdrawing %s: %w", prefix, err))
+			failed[prefix] = true
+			kept = true
 			continue
 		}
 		delete(s.applied.paths, prefix)
-		delete(s.applied.export, prefix)
 	}
-	if ch.policy {
+	if ch.policy && kept {
+		errs = append(errs, errors.New("bgpspeaker: the export policy is left unchanged until the deletions above succeed"))
+	}
+	if ch.policy && !kept {
 		if err := s.srv.SetPolicies(ctx, exportPolicies(next.export)); err != nil {
 			errs = append(errs, fmt.Errorf("bgpspeaker: setting the export policy: %w", err))
 		} else {
@@ -241,21 +284,27 @@ func (s *Speaker) Set(ctx context.Context, d Desired) (Problems, error) {
 		}
 		s.st.Lock()
 		s.peers[c.Address] = &peerState{conf: c, state: StateIdle, since: time.Now()}
+		s.updateLogLevel()
+		restarting := s.restarting(c.Address)
 		s.st.Unlock()
 		if err := s.srv.AddPeer(ctx, &api.AddPeerRequest{Peer: apiPeer(c, restarting)}); err != nil {
 			errs = append(errs, fmt.Errorf("bgpspeaker: adding peer %q (%s): %w", name, c.Address, err))
 			s.st.Lock()
 			delete(s.peers, c.Address)
+			s.updateLogLevel()
 			s.st.Unlock()
 			continue
 		}
 		s.applied.peers[name] = c
 	}
 	for _, prefix := range ch.announce {
+		if failed[prefix] {
+			continue // still out there as it was; the next Set withdraws it again
+		}
 		c := next.paths[prefix]
 		p, err := apiPath(c)
 		if err == nil {
-			_, err = s.srv.AddPath(ctx, &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: p})
+			_, err = s.paths.AddPath(ctx, &api.AddPathRequest{TableType: api.TableType_GLOBAL, Path: p})
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("bgpspeaker: announcing %s: %w", prefix, err))
@@ -264,6 +313,9 @@ func (s *Speaker) Set(ctx context.Context, d Desired) (Problems, error) {
 		s.applied.paths[prefix] = c
 	}
 	for _, addr := range ch.resend {
+		if kept {
+			break // the policy that sends them the new prefixes is not in place
+		}
 		if err := s.srv.ResetPeer(ctx, &api.ResetPeerRequest{Address: addr.String(), Soft: true, Direction: api.ResetPeerRequest_OUT}); err != nil {
 			errs = append(errs, fmt.Errorf("bgpspeaker: re-sending routes to %s: %w", addr, err))
 		}
@@ -272,9 +324,13 @@ func (s *Speaker) Set(ctx context.Context, d Desired) (Problems, error) {
 	return probs, errors.Join(errs...)
 }
 
-// start starts the BGP server: its ASN and listening socket cannot change afterwards. It
-// installs the policies: import only our own paths (the routers' would only cost memory),
-// export only what the export policy accepts.
+// start starts the BGP server: its ASN and listening socket cannot change afterwards (GoBGP v3
+// opens listening sockets only in StartBgp, which cannot be called twice). It installs the
+// policies: import only our own paths, export only what the export policy accepts.
+//
+// When the socket cannot be opened (the port is taken, by another BGP daemon on the node say),
+// the server starts without one, so that active peers still work, and s.noListen says why
+// for every passive peer.
 func (s *Speaker) start(ctx context.Context, d Desired) (Problems, error) {
 	asn := s.cfg.ASN
 	port := int32(s.cfg.ListenPort)
@@ -292,12 +348,31 @@ func (s *Speaker) start(ctx context.Context, d Desired) (Problems, error) {
 		}
 		return Problems{{Reason: "no local ASN: set Config.ASN or the peers' LocalASN"}}, nil
 	}
+	s.noListen = "passive, but the speaker has no listening socket: it opens one only when it starts " +
+		"(GoBGP v3 cannot add one later), and no peer was passive then: restart the announcer on this node " +
+		"(delete its pod) to have it listen on port 179"
 	if port == 0 {
 		port = -1 // active only
 	}
 	g := &api.Global{Asn: asn, RouterId: s.cfg.RouterID.String(), ListenPort: port}
-	if err := s.srv.StartBgp(ctx, &api.StartBgpRequest{Global: g}); err != nil {
+	err := s.srv.StartBgp(ctx, &api.StartBgpRequest{Global: g})
+	if err != nil && port > 0 {
+		// GoBGP keeps the sockets it opened before the one that failed (0.0.0.0 before ::):
+		// StopBgp closes them, and the server starts again without any.
+		lerr := err
+		if err = s.srv.StopBgp(ctx, &api.StopBgpRequest{}); err == nil {
+			g.ListenPort = -1
+			err = s.srv.StartBgp(ctx, &api.StartBgpRequest{Global: g})
+		}
+		s.noListen = fmt.Sprintf("passive, but the speaker could not listen on port %d: %v: "+
+			"free the port (is another BGP daemon running on this node?), then restart the announcer on this node (delete its pod)", port, lerr)
+		s.logf("bgpspeaker: no listening socket: passive peers cannot connect", "port", port, "err", lerr)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("bgpspeaker: starting BGP (AS %d, router ID %s, port %d): %w", asn, s.cfg.RouterID, port, err)
+	}
+	if g.ListenPort > 0 {
+		s.noListen = ""
 	}
 	if err := s.srv.SetPolicies(ctx, exportPolicies(nil)); err != nil {
 		return nil, fmt.Errorf("bgpspeaker: setting the export policy: %w", err)
@@ -313,7 +388,6 @@ func (s *Speaker) start(ctx context.Context, d Desired) (Problems, error) {
 		}
 	}
 	s.bgpStarted = true
-	s.listening = port > 0
 	return nil, nil
 }
 
@@ -326,7 +400,10 @@ func (s *Speaker) Status() []PeerStatus {
 	// GoBGP's per-family "advertised" counts paths before the export policy filters them, so
 	// a peer would be said to get every route: count what the policy lets through instead.
 	exported := map[netip.Addr]int{}
-	for _, addrs := range s.applied.export {
+	for prefix, addrs := range s.applied.export {
+		if _, ok := s.applied.paths[prefix]; !ok {
+			continue // withdrawn; the policy still names it (a failed deletion kept it)
+		}
 		for _, a := range addrs {
 			exported[a]++
 		}
@@ -334,7 +411,9 @@ func (s *Speaker) Status() []PeerStatus {
 	s.mu.Unlock()
 	if started {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_ = s.srv.ListPeer(ctx, &api.ListPeerRequest{EnableAdvertised: true}, func(p *api.Peer) {
+		// Without EnableAdvertised: with it, GoBGP runs the export policy over the whole RIB for
+		// every peer, in its main loop.
+		_ = s.srv.ListPeer(ctx, &api.ListPeerRequest{EnableAdvertised: false}, func(p *api.Peer) {
 			counts[p.GetConf().GetNeighborAddress()] = p
 		})
 		cancel()
@@ -349,6 +428,9 @@ func (s *Speaker) Status() []PeerStatus {
 				st.Advertised = exported[addr]
 			}
 			st.UpdatesSent = p.GetState().GetMessages().GetSent().GetUpdate()
+			for _, af := range p.GetAfiSafis() {
+				st.Received += int(af.GetState().GetReceived())
+			}
 		}
 		out = append(out, st)
 	}

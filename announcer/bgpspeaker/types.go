@@ -14,12 +14,15 @@ type Config struct {
 	// first valid peer's LocalASN is used).
 	ASN uint32
 	// ListenPort is where the speaker accepts sessions: 0 opens no listening socket unless the
-	// first Set has a Passive peer, in which case 179 is used.
+	// first Set has a Passive peer, in which case 179 is used. GoBGP v3 opens it only at start:
+	// a passive peer that comes later, or a port that cannot be opened, is a Problem on each
+	// passive peer, and the speaker runs without it.
 	ListenPort int
 	// Restarting says that the previous speaker of this node exited without Stop, so that the
-	// routers still hold its routes as stale (RFC 4724): sessions of the first Set announce the
-	// restart (R bit) and the speaker waits for the routers' End-of-RIB (at most DeferralTime)
-	// before sending its routes. See the package documentation for how the caller knows.
+	// routers still hold its routes as stale (RFC 4724): each session announces the restart (R
+	// bit) until a session to that router has reached Established, and the speaker waits for the
+	// routers' End-of-RIB (at most DeferralTime) before sending its routes. See the package
+	// documentation for how the caller knows.
 	Restarting bool
 	// Log receives GoBGP's informational messages and warnings, and the speaker's own; nil
 	// drops them. Libraries don't log: the caller adapts this to its logger.
@@ -49,7 +52,10 @@ type Peer struct {
 
 // Route is one prefix to advertise.
 type Route struct {
-	Prefix netip.Prefix // a host route: /32 or /128
+	// Prefix is a host route (/32, /128) for a VIP, or a pool's covering prefix (198.18.2.0/24)
+	// for an aggregate. Its address must be masked (198.18.2.0/24, not 198.18.2.1/24); a
+	// default route (/0) is refused.
+	Prefix netip.Prefix
 	// NextHop is this node's address of the prefix's family. Unset means "the session's local
 	// address", which exists only on sessions of the prefix's family: an IPv6 route is then not
 	// sent over IPv4 sessions (a :: next hop would reach the router as ::ffff:<v4>, which zebra
@@ -73,7 +79,10 @@ type Desired struct {
 
 // Problem is a part of the desired state that the speaker could not apply as asked.
 type Problem struct {
-	Peer   string       // the peer concerned, if any
+	// Peer is the peer concerned. A problem with a route as a whole (its prefix, next hop or
+	// communities) is listed once for each peer the route names, or for every peer of the
+	// Desired when it names none; Peer is "" only when there is no peer at all.
+	Peer   string
 	Prefix netip.Prefix // the route concerned, if any
 	Reason string       // in words, with the values involved
 }
@@ -95,17 +104,21 @@ const (
 
 // PeerStatus is what the speaker knows about one session.
 type PeerStatus struct {
-	Name        string
-	Address     netip.Addr
-	State       string    // one of the State constants
-	Since       time.Time // last state change
-	Advertised  int       // prefixes sent and not withdrawn
+	Name       string
+	Address    netip.Addr
+	State      string    // one of the State constants
+	Since      time.Time // last state change
+	Advertised int       // prefixes sent and not withdrawn
+	// Received counts the prefixes the router sends us. The speaker imports none, but GoBGP
+	// keeps them (Adj-RIB-In, before the import policy): they cost memory, and the router is
+	// best configured to send nothing to the nodes. There is no limit (see docs/bgp-notes.md).
+	Received    int
 	UpdatesSent uint64
 	// LastError says in words why the session is not established, or why it last went down.
 	LastError string
 }
 
 func (s PeerStatus) String() string {
-	return fmt.Sprintf("%s (%s): %s since %s, %d advertised, %d updates sent, last error %q",
-		s.Name, s.Address, s.State, s.Since.Format(time.RFC3339Nano), s.Advertised, s.UpdatesSent, s.LastError)
+	return fmt.Sprintf("%s (%s): %s since %s, %d advertised, %d received, %d updates sent, last error %q",
+		s.Name, s.Address, s.State, s.Since.Format(time.RFC3339Nano), s.Advertised, s.Received, s.UpdatesSent, s.LastError)
 }

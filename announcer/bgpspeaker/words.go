@@ -8,6 +8,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/osrg/gobgp/v3/pkg/log"
@@ -120,18 +121,23 @@ func interpret(msg string, f log.Fields, port func(netip.Addr) (uint16, bool)) (
 }
 
 // logger adapts GoBGP's logger: messages at Info and above go to Config.Log; messages about
-// peers become their LastError through onEvent. Debug messages are read (dial errors are only
-// logged at debug level) but not passed on.
+// peers become their LastError through onEvent. Of the debug messages only "failed to connect"
+// is read (GoBGP logs dial errors at debug level only), and none is passed on.
+//
+// GoBGP asks GetLevel before building most debug messages, one per UPDATE sent or received
+// among them, but says nothing of the message it would build: the level is Debug only while
+// a session is not established (dialing, set by the Speaker), when dial failures can happen.
 type logger struct {
 	out     func(msg string, keysAndValues ...any)
 	onEvent func(msg string, f log.Fields)
+	dialing atomic.Bool
 }
 
 func (l *logger) log(level, msg string, f log.Fields) {
 	if l.onEvent != nil {
 		l.onEvent(msg, f)
 	}
-	if l.out == nil || level == "debug" {
+	if l.out == nil {
 		return
 	}
 	keys := make([]string, 0, len(f))
@@ -164,8 +170,19 @@ func (l *logger) Fatal(msg string, f log.Fields) { l.log("fatal", msg, f) }
 func (l *logger) Error(msg string, f log.Fields) { l.log("error", msg, f) }
 func (l *logger) Warn(msg string, f log.Fields)  { l.log("warn", msg, f) }
 func (l *logger) Info(msg string, f log.Fields)  { l.log("info", msg, f) }
-func (l *logger) Debug(msg string, f log.Fields) { l.log("debug", msg, f) }
 func (l *logger) SetLevel(log.LogLevel)          {}
 
-// GetLevel is Debug so that GoBGP logs its dial failures, which the status needs.
-func (l *logger) GetLevel() log.LogLevel { return log.DebugLevel }
+func (l *logger) Debug(msg string, f log.Fields) {
+	if msg == "failed to connect" && l.onEvent != nil {
+		l.onEvent(msg, f)
+	}
+}
+
+// GetLevel is Debug while a session is not established, so that GoBGP logs its dial failures,
+// which the status needs; Info otherwise.
+func (l *logger) GetLevel() log.LogLevel {
+	if l.dialing.Load() {
+		return log.DebugLevel
+	}
+	return log.InfoLevel
+}
