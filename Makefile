@@ -1,7 +1,7 @@
 # The Makefile is an index: every target calls a script in hack/.
 .DEFAULT_GOAL := help
 
-.PHONY: help build test test-unit test-integration verify codegen bench bench-ipam bench-time-to-ip bench-failover bench-bgp upstream lab lab-down lab-status lab-test clean
+.PHONY: help build test test-unit test-integration verify codegen manifests bench bench-ipam bench-time-to-ip bench-failover bench-bgp upstream lab lab-down lab-status lab-test clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -21,8 +21,11 @@ test-integration: ## Integration tests only (real etcd + kube-apiserver + our CC
 verify: ## gofmt, go vet, go mod tidy drift, generated-code drift, golangci-lint
 	hack/verify.sh
 
-codegen: ## Regenerate deepcopy code and CRD manifests from api/
+codegen: ## Regenerate deepcopy code and CRD manifests from api/ (and the rendered manifests)
 	hack/update-codegen.sh
+
+manifests: ## Render manifests/ into manifests/install.yaml and the Helm chart's copies
+	hack/update-manifests.sh
 
 bench: bench-ipam bench-time-to-ip ## All benchmarks (numbers, never pass/fail)
 

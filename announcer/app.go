@@ -30,6 +30,7 @@ import (
 	"k8s.io/client-go/tools/record"
 	"k8s.io/klog/v2"
 
+	"github.com/baremetal-dev/cloud-provider-baremetal/announcer/check"
 	"github.com/baremetal-dev/cloud-provider-baremetal/announcer/desired"
 	"github.com/baremetal-dev/cloud-provider-baremetal/announcer/l2"
 	"github.com/baremetal-dev/cloud-provider-baremetal/announcer/membership"
@@ -140,6 +141,11 @@ func (a *App) Run(ctx context.Context) error {
 	defer factory.Shutdown()
 	defer dynFactory.Shutdown()
 	defer bgpFactory.Shutdown()
+	// Serve /metrics and /readyz from the start, so a probe sees why the announcer is not ready.
+	a.metrics.setNotReady("waiting for the API server's objects")
+	if a.cfg.MetricsAddr != "" {
+		go a.metrics.serve(ctx, a.cfg.MetricsAddr)
+	}
 	logger.Info("Waiting for the API server's objects")
 	synced := make([]cache.InformerSynced, 0, len(registrations))
 	for _, r := range registrations {
@@ -152,6 +158,7 @@ func (a *App) Run(ctx context.Context) error {
 
 	// A DaemonSet pod can start before the cloud-controller-manager has initialised its Node
 	// (or before the Node exists): wait for the node's InternalIP rather than crash-looping.
+	a.metrics.setNotReady("waiting for this node's InternalIP on a local interface")
 	var defaultIf *net.Interface
 	var nodeAddr netip.Addr
 	var lastProblem string
@@ -178,6 +185,7 @@ func (a *App) Run(ctx context.Context) error {
 	if err != nil {
 		return nil // stopped while waiting: nothing to hand over
 	}
+	a.metrics.setNotReady("waiting for the membership key (Secret " + a.cfg.MembershipSecret + ")")
 	keys := newMembershipKeys(client, a.cfg.MembershipSecret)
 	sealer, err := keys.ensure(ctx)
 	if err != nil {
@@ -191,9 +199,17 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	defer transport.Close()
 	go keys.watch(ctx, transport.SetSealer)
-	if a.cfg.MetricsAddr != "" {
-		go a.metrics.serve(ctx, a.cfg.MetricsAddr)
-	}
+	// What keeps this node from announcing (kube-proxy IPVS without strictARP, a missing
+	// capability, a down interface...) becomes Node events. No ARP/NDP probes here: a probe for
+	// a VIP another node is taking over would look like a conflict to it and delay the takeover.
+	go func() {
+		findings := check.Run(ctx, check.Config{NodeName: a.cfg.NodeName, Client: client, Dynamic: dyn,
+			MemberSelector: a.cfg.MemberSelector, HeartbeatPort: a.cfg.HeartbeatPort, HeartbeatBound: true, ProbeWait: -1})
+		for _, f := range findings {
+			logger.Info("Node check", "finding", f.String())
+		}
+		check.RecordEvents(recorder, a.cfg.NodeName, findings, check.Warning)
+	}()
 	health := &apiHealth{client: client}
 	go health.run(ctx)
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -63,6 +64,7 @@ type bgpRunner struct {
 	drainSince    time.Time
 	advertised    bool // some route was handed to the speaker since the start or the last drain
 	markerWritten time.Time
+	lastPools     map[string]*v1alpha1.IPPool
 	passwords     map[string]cachedSecret
 	lastStates    map[string]string
 	lastProblems  string
@@ -156,7 +158,7 @@ func (r *bgpRunner) startSpeaker(ctx context.Context, self *v1.Node) bool {
 
 // inputs reads the caches and works out the drain phase.
 func (r *bgpRunner) inputs(ctx context.Context, now time.Time) bgpInputs {
-	in := bgpInputs{pools: r.lister.poolMap(), passwords: map[string]secretValue{}}
+	in := bgpInputs{pools: r.knownPools(), passwords: map[string]secretValue{}}
 	self, err := r.lister.nodes.Get(r.cfg.NodeName)
 	if err != nil {
 		return in
@@ -188,6 +190,25 @@ func (r *bgpRunner) inputs(ctx context.Context, now time.Time) bgpInputs {
 		r.advertised = false
 	}
 	return in
+}
+
+// knownPools are the pools in the cache and, for pools that have left it, the last version seen:
+// a pool deleted (or replaced by a GitOps tool) leaves its Services their VIPs, so they stay
+// advertised with the settings they had, as layer 2 keeps answering for them.
+func (r *bgpRunner) knownPools() map[string]*v1alpha1.IPPool {
+	pools := r.lister.poolMap()
+	if r.lastPools == nil {
+		r.lastPools = map[string]*v1alpha1.IPPool{}
+	}
+	for name, p := range pools {
+		r.lastPools[name] = p
+	}
+	for name, p := range r.lastPools {
+		if _, ok := pools[name]; !ok {
+			pools[name] = p
+		}
+	}
+	return pools
 }
 
 // nextDrain is the drain phase of a node that must leave (or not), given whether it advertised
@@ -272,8 +293,16 @@ func (r *bgpRunner) exit(ctx context.Context, plan bgpPlan) error {
 	if r.speaker == nil {
 		return nil
 	}
-	self, err := r.lister.nodes.Get(r.cfg.NodeName)
-	forGood := r.stopForGood.Load() || apierrors.IsNotFound(err) || (self != nil && (drainReason(self) != "" || self.DeletionTimestamp != nil))
+	// The kubelet's graceful node shutdown sends SIGTERM, as a rolling update does; it marks the
+	// Node NotReady ("node is shutting down") first. Read the Node live: the cache may lag.
+	getCtx, cancelGet := context.WithTimeout(ctx, time.Second)
+	self, err := r.client.CoreV1().Nodes().Get(getCtx, r.cfg.NodeName, metav1.GetOptions{})
+	cancelGet()
+	if err != nil && !apierrors.IsNotFound(err) {
+		self, err = r.lister.nodes.Get(r.cfg.NodeName)
+	}
+	forGood := r.stopForGood.Load() || apierrors.IsNotFound(err) ||
+		(self != nil && (drainReason(self) != "" || self.DeletionTimestamp != nil || shuttingDown(self)))
 	if !forGood {
 		logger.Info("Leaving BGP for a restart: sessions stay open until the process exits, so the routers keep the routes (graceful restart)")
 		return nil
@@ -337,6 +366,17 @@ func (r *bgpRunner) removeRestartMarker(logger klog.Logger) {
 	if err := os.Remove(filepath.Join(r.cfg.StateDir, restartMarker)); err != nil && !os.IsNotExist(err) {
 		logger.Error(err, "Removing the BGP restart marker")
 	}
+}
+
+// shuttingDown says whether the kubelet reports the node shutting down (graceful node shutdown
+// sets the Ready condition's message while it stops the pods).
+func shuttingDown(n *v1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == v1.NodeReady && c.Status != v1.ConditionTrue && strings.Contains(strings.ToLower(c.Message), "shutting down") {
+			return true
+		}
+	}
+	return false
 }
 
 // routerIDFromName derives a BGP identifier for a node without IPv4: 240.0.0.0/4 is reserved and

@@ -138,7 +138,12 @@ func (r *bgpRunner) report(ctx context.Context, plan bgpPlan) {
 	entries := map[string]v1alpha1.BGPSessionStatus{}
 	for _, name := range plan.peers {
 		st, known := statuses[name]
-		entries[name] = sessionEntry(r.cfg.NodeName, st, known, plan.problems[name])
+		problems := plan.problems[name]
+		if known && st.Received > 0 {
+			// GoBGP keeps every received path in its Adj-RIB-In, before the import policy.
+			problems = append(slices.Clone(problems), fmt.Sprintf("the router sends %d routes: they are refused, but GoBGP keeps them in memory; configure the router to send the nodes none (an outbound deny-all route-map)", st.Received))
+		}
+		entries[name] = sessionEntry(r.cfg.NodeName, st, known, problems)
 		r.sessionEvents(ctx, name, st, known)
 	}
 	if s := fmt.Sprint(plan.problems); s != r.lastProblems && len(plan.problems) > 0 {
@@ -173,7 +178,11 @@ func (r *bgpRunner) sessionEvents(ctx context.Context, peer string, st bgpspeake
 		return
 	}
 	logger.Info("BGP session down", "peer", peer, "address", st.Address, "state", state, "lastError", st.LastError)
-	msg := fmt.Sprintf("node %s: session with %s is %s", r.cfg.NodeName, st.Address, state)
+	router := "the router"
+	if st.Address.IsValid() {
+		router = st.Address.String()
+	}
+	msg := fmt.Sprintf("node %s: session with %s is %s", r.cfg.NodeName, router, state)
 	if st.LastError != "" {
 		msg += ": " + st.LastError
 	}

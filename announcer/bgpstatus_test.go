@@ -7,6 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/baremetal-dev/cloud-provider-baremetal/announcer/bgpspeaker"
@@ -145,5 +146,20 @@ func TestSessionEntryCapsProblems(t *testing.T) {
 	e := sessionEntry("n1", bgpspeaker.PeerStatus{}, true, problems)
 	if len(e.Problems) != maxProblems || !strings.Contains(e.Problems[maxProblems-1], "and 13 more") {
 		t.Errorf("problems %q: want %d, the last saying how many more", e.Problems, maxProblems)
+	}
+}
+
+func TestShuttingDown(t *testing.T) {
+	n := planNode("n1")
+	if shuttingDown(n) {
+		t.Error("a node without conditions is shutting down")
+	}
+	n.Status.Conditions = []v1.NodeCondition{{Type: v1.NodeReady, Status: v1.ConditionFalse, Reason: "KubeletNotReady", Message: "node is shutting down"}}
+	if !shuttingDown(n) {
+		t.Error("the kubelet's graceful shutdown is not recognised")
+	}
+	n.Status.Conditions[0].Message = "container runtime is down"
+	if shuttingDown(n) {
+		t.Error("any NotReady node counts as shutting down")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,6 +29,24 @@ type metrics struct {
 	bgpAdvertised     *prometheus.GaugeVec
 	bgpUpdates        *prometheus.GaugeVec
 	bgpErrors         *prometheus.GaugeVec
+	// notReady is why the announcer is not ready ("" once it is); /readyz answers it.
+	notReady atomic.Pointer[string]
+}
+
+// setNotReady records why the announcer is not ready; "" marks it ready.
+func (m *metrics) setNotReady(reason string) { m.notReady.Store(&reason) }
+
+// readyz answers 200 once the announcer takes part in announcing, else 503 with the reason.
+func (m *metrics) readyz(w http.ResponseWriter, _ *http.Request) {
+	reason := "starting"
+	if p := m.notReady.Load(); p != nil {
+		reason = *p
+	}
+	if reason != "" {
+		http.Error(w, reason, http.StatusServiceUnavailable)
+		return
+	}
+	_, _ = w.Write([]byte("ok\n"))
 }
 
 func newMetrics() *metrics {
@@ -104,6 +123,7 @@ func (m *metrics) watch(protocol, iface string, sp speaker) {
 func (m *metrics) serve(ctx context.Context, addr string) {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/readyz", m.readyz)
 	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()

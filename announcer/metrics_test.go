@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/baremetal-dev/cloud-provider-baremetal/announcer/membership"
 )
 
 type fakeSpeaker struct{ stats speakerStats }
@@ -63,5 +65,30 @@ func TestMetricsExposeSpeakerCounters(t *testing.T) {
 	body, _ = io.ReadAll(resp2.Body)
 	if !strings.Contains(string(body), `baremetal_announcer_replies_total{interface="eth0",protocol="ARP"} 6`) {
 		t.Error("the replies counter did not follow the speaker")
+	}
+}
+
+func TestReadyz(t *testing.T) {
+	m := newMetrics()
+	get := func() (int, string) {
+		rec := httptest.NewRecorder()
+		m.readyz(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
+		return rec.Code, rec.Body.String()
+	}
+	if code, _ := get(); code != 503 {
+		t.Errorf("before anything: %d, want 503", code)
+	}
+	m.setNotReady("waiting for the membership key (Secret kube-system/x)")
+	if code, body := get(); code != 503 || !strings.Contains(body, "membership key") {
+		t.Errorf("waiting for the key: %d %q", code, body)
+	}
+	r := newReporter("n1", nil, m)
+	r.membership(membership.Joining, 0, 0, 0)
+	if code, body := get(); code != 503 || !strings.Contains(body, "joining") {
+		t.Errorf("joining: %d %q", code, body)
+	}
+	r.membership(membership.Active, 2, 2, 1)
+	if code, _ := get(); code != 200 {
+		t.Errorf("active: %d, want 200", code)
 	}
 }

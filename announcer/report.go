@@ -125,6 +125,14 @@ func (r *reporter) droppedHeartbeat(ctx context.Context, err error, from netip.A
 
 func (r *reporter) membership(state membership.State, alive, connected, owned int) {
 	r.metrics.state.Set(float64(state))
+	switch state {
+	case membership.Active:
+		r.metrics.setNotReady("")
+	case membership.Leaving:
+		r.metrics.setNotReady("leaving: handing the VIPs over")
+	default:
+		r.metrics.setNotReady("joining: listening to the other announcers before owning VIPs")
+	}
 	r.metrics.peersAlive.Set(float64(alive))
 	r.metrics.peersConnected.Set(float64(connected))
 	r.metrics.vipsOwned.Set(float64(owned))

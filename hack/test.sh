@@ -26,7 +26,7 @@ if [ "$what" = all ] || [ "$what" = unit ]; then
   go test -count=1 -timeout=30m ./announcer/l2/ -sim.schedules="$SIM_SCHEDULES"
 fi
 if [ "$what" = all ] || [ "$what" = integration ]; then
-  hack/build-upstream.sh etcd kube-apiserver >/dev/null
+  hack/build-upstream.sh etcd kube-apiserver kubectl >/dev/null
   hack/build.sh
   log "integration tests"
   go test -count=1 -timeout=20m ./test/integration/...

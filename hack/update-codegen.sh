@@ -7,3 +7,5 @@ cd "$REPO_ROOT"
 controller_gen() { hack/go-tool.sh codegen sigs.k8s.io/controller-tools/cmd/controller-gen "$@"; }
 controller_gen object paths=./api/...
 controller_gen crd paths=./api/... output:crd:dir=manifests/crd/bases
+# The CRDs reach manifests/install.yaml and the Helm chart through the rendered manifests.
+hack/update-manifests.sh
