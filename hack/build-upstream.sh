@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Builds the pinned upstream binaries (etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler, kubectl, kwok) from source through the Go module proxy into a cache directory, and reuses
+# kube-scheduler, kube-proxy, kubectl, kwok) from source through the Go module proxy into a cache directory, and reuses
 # them when the pins have not changed. Prints the directory holding the binaries.
 #
-# Usage: hack/build-upstream.sh [etcd|kube-apiserver|kube-controller-manager|kube-scheduler|kubectl|kwok ...]
+# Usage: hack/build-upstream.sh [etcd|kube-apiserver|kube-controller-manager|kube-scheduler|kube-proxy|kubectl|kwok ...]
 # With no argument it builds etcd and kube-apiserver (what the integration tests need).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -15,7 +15,7 @@ build() {
   local name=$1 module pkg
   case "$name" in
     etcd) module=etcd pkg=go.etcd.io/etcd/server/v3 ;;
-    kube-apiserver|kube-controller-manager|kube-scheduler|kubectl) module=k8s pkg=k8s.io/kubernetes/cmd/$name ;;
+    kube-apiserver|kube-controller-manager|kube-scheduler|kube-proxy|kubectl) module=k8s pkg=k8s.io/kubernetes/cmd/$name ;;
     kwok) module=kwok pkg=sigs.k8s.io/kwok/cmd/kwok ;;
     *) die "unknown upstream tool $name" ;;
   esac
