@@ -217,6 +217,12 @@ func speakerPeer(p *v1alpha1.BGPPeer, nodeAddrs map[int]netip.Addr, password sec
 	}
 	if h := p.Spec.HoldTime; h != nil {
 		sp.HoldTime = h.Duration
+		if sp.HoldTime == 0 {
+			// RFC 4271 allows 0 (no keepalives, no hold timer), but GoBGP v3 reads 0 as "unset"
+			// and would use its own default: say so rather than pretend.
+			plan.problem(p.Name, "holdTime 0s (no hold timer) cannot be configured with GoBGP v3: using %s", defaultHoldTime)
+			sp.HoldTime = defaultHoldTime
+		}
 	}
 	sp.KeepaliveTime = sp.HoldTime / 3
 	if k := p.Spec.KeepaliveTime; k != nil {

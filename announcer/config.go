@@ -36,7 +36,8 @@ type Config struct {
 	// the first announcer creates it when it does not exist.
 	MembershipSecret string
 	// MemberSelector selects the Nodes that run an announcer (the DaemonSet's node selector);
-	// empty means every Node without the exclude-from-external-load-balancers label.
+	// empty means every Node (nodes with the exclude-from-external-load-balancers label get
+	// heartbeats but do not vote).
 	MemberSelector string
 	// MetricsAddr serves Prometheus metrics on /metrics ("" disables).
 	MetricsAddr string

@@ -60,7 +60,7 @@ func newMetrics() *metrics {
 		}),
 		droppedHeartbeats: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "baremetal_announcer_heartbeats_dropped_total",
-			Help: "Heartbeat datagrams dropped, by reason: unauthenticated (no valid tag under the membership key), malformed, not-member, wrong-source, stale (replayed), unproven (a new incarnation without a fresh echo), not-for-us, overload.",
+			Help: "Heartbeat datagrams dropped, by reason: unauthenticated (no valid tag under the membership key), malformed, not-member, wrong-source, stale (replayed), unproven (a new incarnation without a fresh echo), not-for-us, own (our own datagram looped back), overload, other.",
 		}, []string{"reason"}),
 		wireConflicts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "baremetal_announcer_wire_conflicts_total",

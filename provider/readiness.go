@@ -72,7 +72,7 @@ func (s *poolWatchState) persistent() (bool, string) {
 	case err == nil:
 		return false, ""
 	case apierrors.IsNotFound(err):
-		return true, fmt.Sprintf("the IPPool CRD (%s) is not installed: apply manifests/crds (%v)", v1alpha1.IPPoolResource.GroupResource(), err)
+		return true, fmt.Sprintf("the IPPool CRD (%s) is not installed: apply manifests/crd (%v)", v1alpha1.IPPoolResource.GroupResource(), err)
 	case apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err):
 		return true, fmt.Sprintf("the CCM may not list and watch %s: check its ClusterRole (%v)", v1alpha1.IPPoolResource.GroupResource(), err)
 	default:

@@ -98,7 +98,8 @@ type BGPPeerSpec struct {
 	PasswordSecretRef *SecretKeyRef `json:"passwordSecretRef,omitempty"`
 
 	// EBGPMultihop is the TTL of packets to an eBGP peer that is not directly connected
-	// (2-255). Omitted or 0: the peer must be on a connected network.
+	// (up to 255; 1 is the same as directly connected). Omitted or 0: the peer must be on a
+	// connected network.
 	// +kubebuilder:validation:Minimum=0
 	// +kubebuilder:validation:Maximum=255
 	// +optional
@@ -153,7 +154,7 @@ type GracefulRestart struct {
 
 // BGPPeerStatus is what the announcers observe about their sessions with the router.
 type BGPPeerStatus struct {
-	// Summary is "<state> <established>/<nodes>", such as "Established 3/3".
+	// Summary is "Established <up>/<nodes>", such as "Established 3/3", or "No nodes".
 	// +optional
 	Summary string `json:"summary,omitempty"`
 

@@ -89,7 +89,9 @@ type IPPoolSpec struct {
 	// +optional
 	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
 
-	// Announce says how the pool's VIPs reach the network. Omitted means layer 2 on every node.
+	// Announce says how the pool's VIPs reach the network. Omitted means layer 2 on every node;
+	// {} (neither l2 nor bgp) announces nothing: the VIPs are allocated, and something else (a
+	// router's static routes, another speaker) must deliver them.
 	// +optional
 	Announce *Announce `json:"announce,omitempty"`
 }

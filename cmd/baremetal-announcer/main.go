@@ -35,7 +35,7 @@ func main() {
 	fs.DurationVar(&cfg.ProbeWait, "probe-wait", cfg.ProbeWait, "how long a takeover probe (ARP probe / DAD solicitation) waits for another MAC answering for the VIP")
 	fs.DurationVar(&cfg.ColdStartWait, "cold-start-wait", cfg.ColdStartWait, "how long a starting node takes only its own share of unclaimed VIPs while the other announcers start")
 	fs.StringVar(&cfg.MembershipSecret, "membership-secret", cfg.MembershipSecret, "namespace/name of the Secret holding the membership key (created with a random key if absent)")
-	fs.StringVar(&cfg.MemberSelector, "member-selector", cfg.MemberSelector, "label selector of the Nodes that run an announcer (the DaemonSet's node selector); empty = Nodes without the exclude-from-external-load-balancers label")
+	fs.StringVar(&cfg.MemberSelector, "member-selector", cfg.MemberSelector, "label selector of the Nodes that run an announcer (the DaemonSet's node selector); empty = every Node (those with the exclude-from-external-load-balancers label hear heartbeats but do not vote)")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-bind-address", cfg.MetricsAddr, "address of the Prometheus /metrics endpoint; empty disables it")
 	fs.IntVar(&cfg.BurstCount, "gratuitous-count", cfg.BurstCount, "gratuitous ARPs / unsolicited NAs sent on takeover")
 	fs.DurationVar(&cfg.BurstInterval, "gratuitous-interval", cfg.BurstInterval, "spacing of the takeover packets")
