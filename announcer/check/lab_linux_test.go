@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 	v1 "k8s.io/api/core/v1"
@@ -136,6 +137,14 @@ func TestLabCheck(t *testing.T) {
 		got := gatherIn(t, l.Node, cfg)
 		want(t, got, "error IPv6Disabled", "IPv6 VIPs 2001:db8::240 are announced on bm0", "net.ipv6.conf.bm0.disable_ipv6 = 1")
 		run("-n", l.Client, "link", "set", labnet.ClientIf, "down")
+		// The peer's carrier loss reaches this end asynchronously (slowly on a loaded machine).
+		deadline := time.Now().Add(5 * time.Second)
+		for !strings.Contains(labnet.Run(t, "ip", "-n", l.Node, "link", "show", labnet.NodeIf), "NO-CARRIER") {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s in %s never lost its carrier", labnet.NodeIf, l.Node)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 		got = gatherIn(t, l.Node, cfg)
 		want(t, got, "error NoCarrier", "interface bm0")
 	})
