@@ -18,12 +18,12 @@ for w in "${what[@]}"; do
       go test -run '^$' -bench TimeToExternalIP -benchtime=1x -timeout=30m ./test/integration/ ;;
     failover)
       hack/install-deps.sh lab
-      hack/build-upstream.sh etcd kube-apiserver kube-controller-manager kube-scheduler kwok >/dev/null
+      hack/build-upstream.sh etcd kube-apiserver kube-controller-manager kube-scheduler kube-proxy kwok >/dev/null
       hack/build.sh
       go test -run '^$' -bench Failover -benchtime=1x -timeout=60m ./test/e2e/ ;;
     bgp)
       hack/install-deps.sh lab
-      hack/build-upstream.sh etcd kube-apiserver kube-controller-manager kube-scheduler kwok >/dev/null
+      hack/build-upstream.sh etcd kube-apiserver kube-controller-manager kube-scheduler kube-proxy kwok >/dev/null
       hack/build.sh
       go test -run '^$' -bench BGP -benchtime=1x -timeout=60m ./test/e2e/ ;;
     *) die "unknown benchmark $w" ;;

@@ -25,7 +25,7 @@ need_root() {
 }
 build_all() {
   hack/install-deps.sh lab
-  hack/build-upstream.sh etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok >/dev/null
+  hack/build-upstream.sh etcd kube-apiserver kube-controller-manager kube-scheduler kube-proxy kubectl kwok >/dev/null
   hack/build.sh
 }
 case "$cmd" in

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"regexp"
 	"slices"
 	"strings"
@@ -85,28 +86,88 @@ func waitSingleOwner(t testing.TB, vip string, timeout time.Duration, not ...str
 	return ""
 }
 
-// curlNode fetches http://vip/ from lab-client: the node agent answers with its node's name.
-func curlNode(vip string) (string, error) {
-	host := vip
-	if strings.Contains(vip, ":") {
-		host = "[" + vip + "]"
+// curlNode fetches http://vip/ from lab-client. A pod answers through kube-proxy: its name, its
+// node, and the address it saw, from which Answer.ReceivedBy tells the node that got the
+// request from the LAN (kube-proxy masquerades what it forwards to another node's pod).
+func curlNode(vip string) (lab.Answer, error) {
+	addr, err := netip.ParseAddr(vip)
+	if err != nil {
+		return lab.Answer{}, err
 	}
-	out, err := env.Exec(lab.ClientNamespace, "curl", "-s", "-g", "--max-time", "2", "http://"+host+"/")
-	return strings.TrimSpace(out), err
+	return env.Get(context.Background(), lab.ClientNamespace, netip.AddrPortFrom(addr, 80), 2*time.Second)
 }
 
-func waitCurlNode(t *testing.T, vip, want string) {
+// waitCurlNode waits until lab-client's request to vip is received by node want (and answered
+// by a pod, through want's kube-proxy), and returns the answer.
+func waitCurlNode(t testing.TB, vip, want string) lab.Answer {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	var got string
+	var got lab.Answer
 	var err error
 	for time.Now().Before(deadline) {
-		if got, err = curlNode(vip); err == nil && got == want {
-			return
+		if got, err = curlNode(vip); err == nil && got.ReceivedBy() == want {
+			return got
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("curl http://%s/ from lab-client: got %q (%v), want %q", vip, got, err, want)
+	t.Fatalf("curl http://%s/ from lab-client: got %v (%v), want it received by %s", vip, got, err, want)
+	return got
+}
+
+// everyNodeService makes a pod on every lab node (named <name>-<node>, label app=<name>) and a
+// LoadBalancer Service in front of them with externalTrafficPolicy Local; it returns the
+// Service's VIP once the owner's own pod answers it. Every node is then eligible, and
+// kube-proxy delivers what a node receives to that node's pod and keeps the client's address:
+// the answering pod names the node that got the traffic, and no node's failure takes the
+// Service's only pod with it (as it would the demo's). Everything is deleted when the test ends.
+func everyNodeService(t testing.TB, name string) string {
+	t.Helper()
+	ctx := context.Background()
+	pods := env.Client.CoreV1().Pods("default")
+	for _, node := range lab.Nodes {
+		p := &v1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name + "-" + node, Labels: map[string]string{"app": name}},
+			Spec: v1.PodSpec{
+				NodeName:    node,
+				Containers:  []v1.Container{{Name: "web", Image: "nginx:1.27-alpine", Ports: []v1.ContainerPort{{ContainerPort: 80}}}},
+				Tolerations: []v1.Toleration{{Operator: v1.TolerationOpExists}},
+			},
+		}
+		if _, err := pods.Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatalf("creating pod %s: %v", p.Name, err)
+		}
+		t.Cleanup(func() { deletePod(p.Name) })
+	}
+	services := env.Client.CoreV1().Services("default")
+	svc := &v1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name},
+		Spec: v1.ServiceSpec{
+			Type:                  v1.ServiceTypeLoadBalancer,
+			ExternalTrafficPolicy: v1.ServiceExternalTrafficPolicyLocal,
+			Selector:              map[string]string{"app": name},
+			Ports:                 []v1.ServicePort{{Name: "http", Protocol: v1.ProtocolTCP, Port: 80, TargetPort: intstr.FromInt32(80)}},
+		},
+	}
+	if _, err := services.Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("creating Service %s: %v", name, err)
+	}
+	t.Cleanup(func() { _ = services.Delete(context.Background(), name, metav1.DeleteOptions{}) })
+	var vip string
+	deadline := time.Now().Add(30 * time.Second)
+	for vip == "" && time.Now().Before(deadline) {
+		if s, err := services.Get(ctx, name, metav1.GetOptions{}); err == nil && len(s.Status.LoadBalancer.Ingress) > 0 {
+			vip = s.Status.LoadBalancer.Ingress[0].IP
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if vip == "" {
+		t.Fatalf("Service %s got no VIP", name)
+	}
+	owner := waitSingleOwner(t, vip, 15*time.Second)
+	if got := waitCurlNode(t, vip, owner); got.Pod != name+"-"+owner {
+		t.Fatalf("curl http://%s/ via %s answered by %v, want pod %s-%s (externalTrafficPolicy Local)", vip, owner, got, name, owner)
+	}
+	return vip
 }
 
 // signalAnnouncer sends sig to a node's announcer and, when it is fatal, waits for it to exit;

@@ -16,7 +16,8 @@ import (
 )
 
 // TestL2Announce: exactly one node answers ARP for the demo VIP (the real arping sees one MAC),
-// traffic reaches that node, and the Service is told who announces it.
+// traffic reaches that node (whose kube-proxy hands it to the demo pod), and the Service is
+// told who announces it.
 func TestL2Announce(t *testing.T) {
 	vip := lab.DemoVIP.String()
 	owner := waitSingleOwner(t, vip, 10*time.Second)
@@ -62,10 +63,13 @@ func TestFailoverAnnouncerKilled(t *testing.T) {
 	assertStableOwner(t, vip, next, 3*time.Second)
 }
 
-// TestFailoverCableCut: cutting the owner's LAN cable moves the VIP; when the cable comes back
-// the VIP stays where it is and never two nodes answer.
+// TestFailoverCableCut: cutting the owner's LAN cable moves the VIP, and the new owner's pod
+// answers through its kube-proxy; when the cable comes back the VIP stays where it is and never
+// two nodes answer. The Service has a pod on every node (externalTrafficPolicy Local): the
+// demo's one pod may live on the node whose cable is cut.
 func TestFailoverCableCut(t *testing.T) {
-	vip := lab.DemoVIP.String()
+	const name = "e2e-cable-cut"
+	vip := everyNodeService(t, name)
 	owner := waitSingleOwner(t, vip, 10*time.Second)
 	if err := env.CutCable(owner); err != nil {
 		t.Fatal(err)
@@ -77,7 +81,9 @@ func TestFailoverCableCut(t *testing.T) {
 		}
 	})
 	next := waitSingleOwner(t, vip, 5*time.Second, owner)
-	waitCurlNode(t, vip, next)
+	if got := waitCurlNode(t, vip, next); got.Pod != name+"-"+next {
+		t.Fatalf("after the cut, %s answered by %v, want %s's own pod", vip, got, next)
+	}
 	if err := env.RestoreCable(owner); err != nil {
 		t.Fatal(err)
 	}

@@ -3,8 +3,8 @@
 // brings up a lab of its own and tears it down at the end.
 //
 // It needs root and the pinned upstream binaries (make lab builds both, or
-// hack/build-upstream.sh etcd kube-apiserver kube-controller-manager kube-scheduler kwok); it fails,
-// never skips, without them. There is one lab per machine: stop a running `make lab` first
+// hack/build-upstream.sh etcd kube-apiserver kube-controller-manager kube-scheduler kube-proxy
+// kwok); it fails, never skips, without them. There is one lab per machine: stop a running `make lab` first
 // (make lab-down); the tests refuse to take it over. make lab-test builds everything and runs them.
 package e2e
 
@@ -72,8 +72,8 @@ func run(m *testing.M) int {
 	return code
 }
 
-// build compiles our commands and the lab binary (whose node-agent subcommand runs in every node
-// namespace) into dir.
+// build compiles our commands and the lab binary (whose pods subcommand serves the pods of every
+// node namespace) into dir.
 func build(dir string) error {
 	root := framework.RepoRoot()
 	if err := os.MkdirAll(dir, 0o755); err != nil {

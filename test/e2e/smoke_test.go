@@ -29,7 +29,8 @@ const (
 
 // TestSmoke checks the lab itself, without the announcer: the control plane initialises the
 // nodes and runs the demo, the CCM gives it its VIP, and, with the client's neighbour entry set by
-// hand where an announcer would answer ARP/NDP, the VIP's traffic reaches the chosen node until
+// hand where an announcer would answer ARP/NDP, the VIP's traffic reaches the chosen node, whose
+// kube-proxy hands it to the demo pod (masqueraded when the pod runs on another node), until
 // its cable is cut.
 func TestSmoke(t *testing.T) {
 	ctx := context.Background()
@@ -96,10 +97,20 @@ func TestSmoke(t *testing.T) {
 		}
 	})
 
-	t.Run("each node answers for the VIP when the client's neighbour entry points at it", func(t *testing.T) {
+	t.Run("each node forwards the VIP to the demo pod when the client's neighbour entry points at it", func(t *testing.T) {
 		for _, node := range lab.Nodes {
 			pointNeighbour(t, lab.DemoVIP, node)
-			waitCurl(t, lab.DemoVIP, node)
+			got := waitCurl(t, lab.DemoVIP, node)
+			// kube-proxy masquerades what it sends to another node's pod (so the answer comes
+			// back through it), and delivers to its own pod with the client's address.
+			want := lab.ClientHost().IPv4
+			if got.Node != node {
+				h, _ := lab.Node(node)
+				want = h.IPv4
+			}
+			if got.Client != want {
+				t.Errorf("via %s: the pod on %s saw %s, want %s", node, got.Node, got.Client, want)
+			}
 		}
 	})
 
@@ -129,7 +140,7 @@ func TestSmoke(t *testing.T) {
 		out, err := curl(lab.DemoVIP)
 		var cmdErr *lab.CommandError
 		if !errors.As(err, &cmdErr) || cmdErr.ExitCode() != curlTimeout {
-			t.Fatalf("curl %s with lab-node-2's cable cut: %q, %v; want curl's timeout (exit status %d)", lab.DemoVIP, out, err, curlTimeout)
+			t.Fatalf("curl %s with lab-node-2's cable cut: %v, %v; want curl's timeout (exit status %d)", lab.DemoVIP, out, err, curlTimeout)
 		}
 		if err := env.RestoreCable("lab-node-2"); err != nil {
 			t.Fatal(err)
@@ -138,15 +149,17 @@ func TestSmoke(t *testing.T) {
 	})
 
 	t.Run("a killed component comes back with Start", func(t *testing.T) {
-		agent := lab.NodeAgentComponent("lab-node-3")
-		if err := env.Kill(agent, syscall.SIGKILL, waitShort); err != nil {
+		// The demo pod's server (the pod host of its node) stands in for the container.
+		pointNeighbour(t, lab.DemoVIP, "lab-node-3")
+		node := waitCurl(t, lab.DemoVIP, "lab-node-3").Node
+		host := lab.PodHostComponent(node)
+		if err := env.Kill(host, syscall.SIGKILL, waitShort); err != nil {
 			t.Fatal(err)
 		}
-		pointNeighbour(t, lab.DemoVIP, "lab-node-3")
 		if out, err := curl(lab.DemoVIP); err == nil {
-			t.Fatalf("curl %s answered %q with lab-node-3's node agent killed", lab.DemoVIP, out)
+			t.Fatalf("curl %s answered %v with the pod host of %s killed", lab.DemoVIP, out, node)
 		}
-		if err := env.Start(context.Background(), agent); err != nil {
+		if err := env.Start(context.Background(), host); err != nil {
 			t.Fatal(err)
 		}
 		waitCurl(t, lab.DemoVIP, "lab-node-3")
@@ -212,30 +225,31 @@ func pointNeighbour(t *testing.T, vip netip.Addr, node string) {
 	})
 }
 
-// curl fetches http://vip/ from lab-client, giving up after 2 s.
-func curl(vip netip.Addr) (string, error) {
-	out, err := env.Exec(lab.ClientNamespace, "curl", "-s", "--max-time", "2", "http://"+netip.AddrPortFrom(vip, 80).String()+"/")
-	return strings.TrimSpace(out), err
+// curl fetches http://vip/ from lab-client, giving up after 2 s: a pod's answer (a failure is
+// a *lab.CommandError with curl's exit status).
+func curl(vip netip.Addr) (lab.Answer, error) {
+	return env.Get(context.Background(), lab.ClientNamespace, netip.AddrPortFrom(vip, 80), 2*time.Second)
 }
 
-// waitCurl waits until curl to vip from lab-client answers node's name (a node agent applies a
-// new VIP's rules within moments of the CCM's status update).
-func waitCurl(t *testing.T, vip netip.Addr, node string) {
+// waitCurl waits until lab-client's request to vip is received by node and answered by a demo
+// pod (kube-proxy applies a new VIP's rules within moments of the CCM's status update).
+func waitCurl(t *testing.T, vip netip.Addr, node string) lab.Answer {
 	t.Helper()
-	var out string
+	var out lab.Answer
 	var err error
 	deadline := time.Now().Add(waitShort)
 	for time.Now().Before(deadline) {
-		if out, err = curl(vip); err == nil && out == node {
-			return
+		if out, err = curl(vip); err == nil && out.ReceivedBy() == node && strings.HasPrefix(out.Pod, demo+"-") {
+			return out
 		}
 		time.Sleep(poll)
 	}
 	var cmdErr *lab.CommandError
 	if errors.As(err, &cmdErr) {
-		t.Fatalf("curl http://%s/ from lab-client: exit status %d, want the answer %q", vip, cmdErr.ExitCode(), node)
+		t.Fatalf("curl http://%s/ from lab-client: exit status %d, want an answer of a demo pod received by %s", vip, cmdErr.ExitCode(), node)
 	}
-	t.Fatalf("curl http://%s/ from lab-client answered %q (%v), want %q", vip, out, err, node)
+	t.Fatalf("curl http://%s/ from lab-client answered %v (%v), want a demo pod, received by %s", vip, out, err, node)
+	return out
 }
 
 // dualStackService creates a RequireDualStack LoadBalancer Service in front of the demo pod and

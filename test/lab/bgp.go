@@ -302,12 +302,10 @@ func (l *Lab) sessionStates(ctx context.Context) (map[string]string, error) {
 }
 
 // CurlFromRemote fetches http://vip/ from lab-remote, behind the router, giving up after
-// timeout; the node agent that gets the request answers its node's name, which is returned.
-func (l *Lab) CurlFromRemote(ctx context.Context, vip netip.Addr, timeout time.Duration) (string, error) {
-	url := "http://" + netip.AddrPortFrom(vip, 80).String() + "/"
-	out, err := l.ExecContext(ctx, RemoteNamespace, "curl", "-s", "-g", "--max-time",
-		fmt.Sprintf("%.3f", timeout.Seconds()), url)
-	return strings.TrimSpace(out), err
+// timeout. The node the router picked hands the request to a pod through its kube-proxy; the
+// pod's answer says which (Answer.ReceivedBy).
+func (l *Lab) CurlFromRemote(ctx context.Context, vip netip.Addr, timeout time.Duration) (Answer, error) {
+	return l.Get(ctx, RemoteNamespace, netip.AddrPortFrom(vip, 80), timeout)
 }
 
 // RestartAnnouncer restarts one node's announcer: sig (SIGTERM for a rolling update, SIGKILL

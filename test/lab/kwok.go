@@ -12,8 +12,9 @@ const kwokAnnotation = "kwok.x-k8s.io/node"
 //     CCM's initialisation from the alpha.kubernetes.io/provided-node-ip annotation) and never
 //     touch spec (providerID, taints): the CCM owns those.
 //   - Pods bound to a lab Node become Running and Ready at once, with pod IPs from their Node's
-//     spec.podCIDRs (API data inside 198.18.64.0/18, nothing routes them) and host IPs from the
-//     Node's InternalIPs as the CCM set them. Deleted pods go at once.
+//     spec.podCIDRs (one per family, inside PodPrefix and PodPrefix6) and host IPs from the
+//     Node's InternalIPs as the CCM set them. Deleted pods go at once. The node's pod host
+//     (RunPodHost) then serves those IPs in the node's namespace.
 //
 // Node leases come from kwok's lease controller (--node-lease-duration-seconds), so the node
 // lifecycle controller sees the nodes alive; the heartbeat stage only refreshes the conditions'
@@ -49,7 +50,6 @@ spec:
             architecture: amd64
             operatingSystem: linux
             kubeletVersion: kwok
-            kubeProxyVersion: lab-node-agent
             containerRuntimeVersion: kwok
             kernelVersion: kwok
             osImage: "lab network namespace"

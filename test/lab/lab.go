@@ -51,9 +51,6 @@ const (
 // AnnouncerComponent is the name (log .lab/announcer-<node>.log) of a node's announcer.
 func AnnouncerComponent(node string) string { return "announcer-" + node }
 
-// NodeAgentComponent is the name (log .lab/node-agent-<node>.log) of a node's agent.
-func NodeAgentComponent(node string) string { return "node-agent-" + node }
-
 // Options tunes Up.
 type Options struct {
 	// Adopt reuses a lab that is already up, restarting whatever part of it is not running (what
@@ -62,7 +59,7 @@ type Options struct {
 	// lab that no longer runs, or of one whose test process died, and starts afresh. Neither takes
 	// over a lab that a running test process uses.
 	Adopt bool
-	// LabBinary is a binary built from test/lab/cmd/lab: it runs the node agents. Required.
+	// LabBinary is a binary built from test/lab/cmd/lab: it runs the pod hosts. Required.
 	LabBinary string
 	// NoDemo skips applying examples/demo.yaml and examples/bgp.yaml and waiting for their
 	// Services and pod.
@@ -130,9 +127,11 @@ func ownerIsLiveProcess(owner string) bool {
 }
 
 // Up brings the lab up, or repairs it: the network, FRR in lab-router, the control plane, the
-// Nodes, a node agent (and, when built, an announcer) per node, then examples/demo.yaml and
-// examples/bgp.yaml. It returns once the nodes are initialised and Ready and both demo Services
-// have their EXTERNAL-IPs and a Running pod (it does not wait for BGP routes).
+// Nodes, a pod host and kube-proxy (and, when built, an announcer) per node, then
+// examples/demo.yaml and examples/bgp.yaml. It returns once the nodes are initialised and Ready
+// and both demo Services have their EXTERNAL-IPs and a Running pod, and, when the announcers
+// run, the demo VIP is answered from lab-client by the demo pod (it does not wait for BGP
+// routes).
 func Up(ctx context.Context, opts Options) (*Lab, error) {
 	l := newLab(opts.Out)
 	l.labBinary = opts.LabBinary
@@ -214,6 +213,11 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 		if l.DemoVIP, err = l.waitDemo(ctx); err != nil {
 			return nil, err
 		}
+		if _, err := os.Stat(l.announcerBinary()); err == nil {
+			if err := l.waitDemoAnswered(ctx); err != nil {
+				return nil, err
+			}
+		}
 		if err := l.applyBGPDemo(ctx); err != nil {
 			return nil, err
 		}
@@ -278,6 +282,8 @@ func (l *Lab) kubeconfigFor(user string) string {
 		return filepath.Join(l.Dir, "kubeconfig-ccm")
 	case AnnouncerUser:
 		return filepath.Join(l.Dir, "kubeconfig-announcer")
+	case KubeProxyUser:
+		return filepath.Join(l.Dir, "kubeconfig-kube-proxy")
 	}
 	panic("lab: no kubeconfig for " + user)
 }
@@ -308,7 +314,7 @@ func (l *Lab) components(resolve bool) ([]component, error) {
 		return bin, nil
 	}
 	var bins = map[string]string{}
-	for _, name := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"} {
+	for _, name := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kube-proxy", "kwok"} {
 		bin, err := upstream(name)
 		if err != nil {
 			return nil, err
@@ -326,10 +332,7 @@ func (l *Lab) components(resolve bool) ([]component, error) {
 	if labBin == "" {
 		labBin = filepath.Join(l.Dir, "bin", "lab")
 	}
-	announcer := filepath.Join(l.Root, "bin", "baremetal-announcer")
-	if dir := os.Getenv("BAREMETAL_BIN"); dir != "" {
-		announcer = filepath.Join(dir, "baremetal-announcer")
-	}
+	announcer := l.announcerBinary()
 
 	etcdURL := "http://127.0.0.1:" + strconv.Itoa(etcdPort)
 	admin := l.kubeconfigFor(framework.AdminUser)
@@ -406,13 +409,7 @@ func (l *Lab) components(resolve bool) ([]component, error) {
 		},
 	}
 	for _, node := range Nodes {
-		h, _ := Node(node)
-		comps = append(comps, component{
-			// TEST SCAFFOLDING: the emulated kube-proxy (RunNodeAgent).
-			name: NodeAgentComponent(node), bin: labBin, netns: node,
-			args:  []string{"node-agent", "--node=" + node, "--kubeconfig=" + admin},
-			ready: healthz(fmt.Sprintf("http://%s:%d/", h.Management, AgentPort), 30*time.Second),
-		})
+		comps = append(comps, l.nodeComponents(node, labBin, bins["kube-proxy"])...)
 	}
 	// One announcer (cmd/baremetal-announcer) per node namespace, as its ServiceAccount, reaching
 	// the API server over the node's management link (.lab/kubeconfig-announcer), with the shipped
@@ -431,6 +428,14 @@ func (l *Lab) components(resolve bool) ([]component, error) {
 		})
 	}
 	return comps, nil
+}
+
+// announcerBinary is the announcer the lab runs: $BAREMETAL_BIN's, else bin/'s.
+func (l *Lab) announcerBinary() string {
+	if dir := os.Getenv("BAREMETAL_BIN"); dir != "" {
+		return filepath.Join(dir, "baremetal-announcer")
+	}
+	return filepath.Join(l.Root, "bin", "baremetal-announcer")
 }
 
 // apiserverCA holds the CA of the API server's self-signed serving certificate: what
@@ -463,9 +468,10 @@ func writeCA(bundle, out string) error {
 	return os.WriteFile(out, cas, 0o644)
 }
 
-// applyManifests installs the CRDs and the RBAC of our components (before they start), and
-// writes the CCM's and the announcers' kubeconfigs with tokens the API server issues for their
-// ServiceAccounts: a permission missing from manifests/ fails in the lab as in a cluster.
+// applyManifests installs the CRDs and the RBAC of our components and of kube-proxy (before
+// they start), and writes the CCM's, the announcers' and kube-proxy's kubeconfigs with tokens
+// the API server issues for their ServiceAccounts: a permission missing from manifests/ fails
+// in the lab as in a cluster.
 func (l *Lab) applyManifests(ctx context.Context) error {
 	files := []string{
 		filepath.Join(l.Root, "manifests/crd/bases/baremetal.dev_ippools.yaml"),
@@ -477,11 +483,14 @@ func (l *Lab) applyManifests(ctx context.Context) error {
 	if err := framework.ApplyFiles(ctx, l.Config, files...); err != nil {
 		return err
 	}
+	if err := l.applyKubeProxyRBAC(ctx); err != nil {
+		return err
+	}
 	client, err := kubernetes.NewForConfig(l.Config)
 	if err != nil {
 		return err
 	}
-	for _, user := range []string{framework.CCMUser, AnnouncerUser} {
+	for _, user := range []string{framework.CCMUser, AnnouncerUser, KubeProxyUser} {
 		token, err := framework.ServiceAccountToken(ctx, client, user, framework.ServiceAccountTokenLifetime)
 		if err != nil {
 			return err

@@ -2,10 +2,12 @@ package lab
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
 	v1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // The lab's shape is a contract (docs and tests rely on it): pin it.
@@ -47,7 +49,7 @@ func TestTopology(t *testing.T) {
 		t.Errorf("remote %s, %s outside the subnet behind the router", rem.IPv4, rem.IPv6)
 	}
 	// The BGP pool is reachable only through BGP: on no subnet of the lab.
-	for _, p := range []netip.Prefix{LANPrefix4, LANPrefix6, RouterSubnet4, RouterSubnet6, ManagementPrefix, PodPrefix} {
+	for _, p := range []netip.Prefix{LANPrefix4, LANPrefix6, RouterSubnet4, RouterSubnet6, ManagementPrefix, PodPrefix, PodPrefix6} {
 		if p.Overlaps(BGPPool4) || p.Overlaps(BGPPool6) {
 			t.Errorf("%s overlaps the BGP pool %s, %s", p, BGPPool4, BGPPool6)
 		}
@@ -74,50 +76,118 @@ func TestTopology(t *testing.T) {
 		if !PodPrefix.Contains(p.Addr()) || p.Bits() < PodPrefix.Bits() {
 			t.Errorf("pod CIDR %s of %s outside %s", p, n, PodPrefix)
 		}
+		p6 := netip.MustParsePrefix(podCIDRs(n)[1])
+		if !PodPrefix6.Contains(p6.Addr()) || p6.Bits() < PodPrefix6.Bits() {
+			t.Errorf("pod CIDR %s of %s outside %s", p6, n, PodPrefix6)
+		}
 	}
 }
 
-func TestServiceVIPs(t *testing.T) {
-	svc := func(ips ...string) *v1.Service {
-		s := &v1.Service{}
+func TestDesiredPods(t *testing.T) {
+	pod := func(name, node string, phase v1.PodPhase, ips ...string) *v1.Pod {
+		p := &v1.Pod{}
+		p.Namespace, p.Name = "default", name
+		p.Spec.NodeName = node
+		p.Status.Phase = phase
 		for _, ip := range ips {
-			s.Status.LoadBalancer.Ingress = append(s.Status.LoadBalancer.Ingress, v1.LoadBalancerIngress{IP: ip})
+			p.Status.PodIPs = append(p.Status.PodIPs, v1.PodIP{IP: ip})
 		}
-		return s
+		return p
 	}
-	got := serviceVIPs([]*v1.Service{
-		svc("198.18.0.241", "2001:db8:0:1::f0"),
-		svc(),
-		svc("198.18.0.240"),
-		svc("198.18.0.240", "not-an-ip"), // a shared VIP, and garbage
+	web := pod("web", "lab-node-1", v1.PodRunning, "198.18.65.3", "2001:db8:64:1::3")
+	web.Spec.Containers = []v1.Container{{Ports: []v1.ContainerPort{
+		{ContainerPort: 8080}, {ContainerPort: 80}, {ContainerPort: 53, Protocol: v1.ProtocolUDP},
+	}}}
+	deleting := pod("deleting", "lab-node-1", v1.PodRunning, "198.18.65.4")
+	deleting.DeletionTimestamp = &metav1.Time{}
+	host := pod("host", "lab-node-1", v1.PodRunning, "198.18.0.11")
+	host.Spec.HostNetwork = true
+	got := desiredPods("lab-node-1", []*v1.Pod{
+		web,
+		pod("a-pending", "lab-node-1", v1.PodPending, "198.18.65.5"),
+		pod("other-node", "lab-node-2", v1.PodRunning, "198.18.66.3"),
+		pod("no-ip", "lab-node-1", v1.PodRunning),
+		pod("outside", "lab-node-1", v1.PodRunning, "198.18.0.50"), // never put a LAN address on lo
+		deleting, host,
+		pod("b-v4", "lab-node-1", v1.PodRunning, "198.18.65.6"),
 	})
-	want := []netip.Addr{netip.MustParseAddr("198.18.0.240"), netip.MustParseAddr("198.18.0.241"), netip.MustParseAddr("2001:db8:0:1::f0")}
-	if len(got) != len(want) {
-		t.Fatalf("serviceVIPs = %v, want %v", got, want)
+	want := []string{
+		"default/b-v4 [198.18.65.6] [80]",
+		"default/web [198.18.65.3 2001:db8:64:1::3] [80 8080]",
 	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Fatalf("serviceVIPs = %v, want %v", got, want)
+	var have []string
+	for _, s := range got {
+		have = append(have, s.String())
+	}
+	if !slices.Equal(have, want) {
+		t.Errorf("desiredPods = %q, want %q", have, want)
+	}
+}
+
+func TestParseAnswer(t *testing.T) {
+	out := "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Lab-Client: 198.18.0.12\r\nX-Lab-Node: lab-node-1\r\n" +
+		"Date: Mon, 30 Nov 2026 19:00:00 GMT\r\nContent-Length: 19\r\nConnection: close\r\n\r\nmetallb-demo-abc-de\n"
+	a, err := parseAnswer(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Answer{Pod: "metallb-demo-abc-de", Node: "lab-node-1", Client: netip.MustParseAddr("198.18.0.12")}
+	if a != want {
+		t.Fatalf("parseAnswer = %+v, want %+v", a, want)
+	}
+	// Masqueraded by lab-node-2's kube-proxy: lab-node-2 received it.
+	if got := a.ReceivedBy(); got != "lab-node-2" {
+		t.Errorf("ReceivedBy = %s, want lab-node-2", got)
+	}
+	// The client's own address: the pod's node received it.
+	a.Client = ClientHost().IPv4
+	if got := a.ReceivedBy(); got != "lab-node-1" {
+		t.Errorf("ReceivedBy with the client's address = %s, want lab-node-1", got)
+	}
+	a.Client = netip.MustParseAddr("2001:db8:0:1::13")
+	if got := a.ReceivedBy(); got != "lab-node-3" {
+		t.Errorf("ReceivedBy with lab-node-3's IPv6 address = %s, want lab-node-3", got)
+	}
+	for _, bad := range []string{
+		"",
+		"metallb-demo\n",
+		"HTTP/1.1 503 Service Unavailable\r\n\r\nno\n",
+		"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nnginx welcome\n", // not a lab pod
+	} {
+		if a, err := parseAnswer(bad); err == nil {
+			t.Errorf("parseAnswer(%q) = %+v, want an error", bad, a)
 		}
 	}
 }
 
-func TestNFTRuleset(t *testing.T) {
-	empty := nftRuleset(nil)
-	if strings.Contains(empty, "elements") {
-		t.Errorf("an empty set must have no elements clause (nft rejects `elements = { }`):\n%s", empty)
-	}
-	got := nftRuleset([]netip.Addr{netip.MustParseAddr("198.18.0.240"), netip.MustParseAddr("198.18.0.241"), netip.MustParseAddr("2001:db8:0:1::f0")})
+// kube-proxy must never write a host-wide setting from a lab namespace.
+func TestKubeProxyArgs(t *testing.T) {
+	l := newLab(nil)
+	args := l.kubeProxyArgs("lab-node-2")
 	for _, want := range []string{
-		"table inet lab-proxy\ndelete table inet lab-proxy\n", // replaces the table atomically
-		"set vip4 { type ipv4_addr; elements = { 198.18.0.240, 198.18.0.241 }; }",
-		"set vip6 { type ipv6_addr; elements = { 2001:db8:0:1::f0 }; }",
-		"type nat hook prerouting priority dstnat;",
-		"ip daddr @vip4 tcp dport 80 redirect to :8080",
-		"ip6 daddr @vip6 tcp dport 80 redirect to :8080",
+		"--hostname-override=lab-node-2",
+		"--proxy-mode=nftables",
+		"--conntrack-max-per-core=0",
+		"--conntrack-tcp-timeout-established=0",
+		"--conntrack-tcp-timeout-close-wait=0",
+		"--oom-score-adj=0",
+		"--kubeconfig=" + l.kubeconfigFor(KubeProxyUser),
 	} {
-		if !strings.Contains(got, want) {
-			t.Errorf("ruleset lacks %q:\n%s", want, got)
+		if !slices.Contains(args, want) {
+			t.Errorf("kube-proxy args %q lack %s", args, want)
+		}
+	}
+	for _, a := range args {
+		for _, bad := range []string{"--conntrack-min", "--conntrack-tcp-be-liberal", "--conntrack-udp-timeout", "--masquerade-all"} {
+			if strings.HasPrefix(a, bad) {
+				t.Errorf("kube-proxy arg %s would write a host-wide sysctl or change the lab's NAT", a)
+			}
+		}
+	}
+	comps := l.nodeComponents("lab-node-2", "lab", "kube-proxy")
+	for _, c := range comps {
+		if c.netns != "lab-node-2" {
+			t.Errorf("%s runs in namespace %q, want lab-node-2", c.name, c.netns)
 		}
 	}
 }

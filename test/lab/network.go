@@ -51,6 +51,9 @@ func ensureNetwork(ctx context.Context) error {
 			if err := configureManagementPort(ctx, h); err != nil {
 				return err
 			}
+			if err := configurePodRouting(ctx, h); err != nil {
+				return err
+			}
 		}
 	}
 	if err := ensureVeth(ctx, veth{LANNamespace, hostManagementPort, "", HostManagementLink}); err != nil {
@@ -192,6 +195,38 @@ func configureManagementPort(ctx context.Context, h Host) error {
 		{"ip", "-n", ns, "link", "set", ManagementInterface, "up"},
 		{"ip", "-n", ns, "addr", "replace", prefixed(h.Management.String(), ManagementPrefix.Bits()), "dev", ManagementInterface},
 	})
+}
+
+// configurePodRouting makes a node forward, as kube-proxy needs: traffic to a VIP that it
+// DNATs to a pod on another node leaves again through eth0 (masqueraded, so the answer comes
+// back through it). Forwarding is on for both families, ICMP redirects are off (a node
+// forwarding out of the interface a packet came in on must not redirect the client to a pod's
+// node), and the other nodes' pod CIDRs are routed to their LAN addresses. The reverse-path
+// filter is already off (configureNamespace).
+func configurePodRouting(ctx context.Context, h Host) error {
+	ns := h.Namespace
+	if err := writeSysctls(ctx, ns,
+		"net.ipv4.ip_forward", "1",
+		"net.ipv6.conf.all.forwarding", "1",
+		"net.ipv4.conf.all.send_redirects", "0",
+		"net.ipv4.conf.default.send_redirects", "0",
+		"net.ipv4.conf."+LANInterface+".send_redirects", "0",
+	); err != nil {
+		return err
+	}
+	var cmds [][]string
+	for _, other := range Nodes {
+		if other == ns {
+			continue
+		}
+		o, _ := Node(other)
+		cidrs := podCIDRs(other)
+		cmds = append(cmds,
+			[]string{"ip", "-n", ns, "route", "replace", cidrs[0], "via", o.IPv4.String(), "dev", LANInterface},
+			[]string{"ip", "-n", ns, "-6", "route", "replace", cidrs[1], "via", o.IPv6.String(), "dev", LANInterface},
+		)
+	}
+	return runAll(ctx, cmds)
 }
 
 // configureHostManagement gives the host end of the management link the API server's address.

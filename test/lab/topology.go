@@ -56,9 +56,12 @@ var (
 	// ManagementPrefix is the management link's subnet; the host end holds APIServerAddr.
 	ManagementPrefix = netip.MustParsePrefix("198.18.254.0/24")
 	APIServerAddr    = netip.MustParseAddr("198.18.254.1")
-	// PodPrefix holds the pod CIDRs of the Nodes (API data only: kwok fakes the pods, nothing
-	// routes these addresses).
-	PodPrefix = netip.MustParsePrefix("198.18.64.0/18")
+	// PodPrefix and PodPrefix6 hold the pod CIDRs of the Nodes (podCIDRs): kwok hands pod IPs
+	// out of them, each node's pod host puts its pods' IPs on its lo, and every node routes the
+	// other nodes' pod CIDRs to their LAN addresses. Nothing else routes them: the router and
+	// the client reach pods only through VIPs (kube-proxy on the node that gets the traffic).
+	PodPrefix  = netip.MustParsePrefix("198.18.64.0/18")
+	PodPrefix6 = netip.MustParsePrefix("2001:db8:64::/48")
 	// DemoVIP is the address examples/demo.yaml's Service gets: the first of its IPPool.
 	DemoVIP = netip.MustParseAddr("198.18.0.240")
 )
@@ -147,7 +150,8 @@ func Namespaces() []string {
 	return append(names, RemoteNamespace)
 }
 
-// podCIDRs are a node's spec.podCIDRs: API data for kwok, which hands pod IPs out of them.
+// podCIDRs are a node's spec.podCIDRs, IPv4 then IPv6: kwok hands pod IPs out of them, and the
+// other nodes route them to the node.
 func podCIDRs(node string) []string {
 	i := slices.Index(Nodes, node)
 	return []string{

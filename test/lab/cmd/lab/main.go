@@ -1,13 +1,14 @@
 // Command lab runs the project on one machine (package lab): `make lab` builds it and runs
-// `lab up`, `make lab-down` runs `lab down`. The node-agent subcommand is the lab's emulated
-// kube-proxy (TEST SCAFFOLDING), which `lab up` starts inside every node namespace.
+// `lab up`, `make lab-down` runs `lab down`. The pods subcommand is the lab's pod host (TEST
+// SCAFFOLDING standing in for a kubelet's containers: it serves the IPs of the pods kwok binds
+// to a node), which `lab up` starts inside every node namespace beside the real kube-proxy.
 //
 // Usage:
 //
 //	lab up        bring the lab up, or repair it (restart what is not running); prints how to use it
 //	lab down      remove every process, namespace, link and file of the lab
 //	lab status    show what runs
-//	lab node-agent --node=<name> --kubeconfig=<path>
+//	lab pods --node=<name> --kubeconfig=<path> --status-address=<ip:port>
 package main
 
 import (
@@ -33,7 +34,7 @@ func main() {
 
 func run(args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: lab up|down|status|node-agent")
+		return errors.New("usage: lab up|down|status|pods")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -44,17 +45,18 @@ func run(args []string) error {
 		return lab.Down(os.Stdout)
 	case "status":
 		return lab.Status(os.Stdout)
-	case "node-agent":
-		fs := flag.NewFlagSet("node-agent", flag.ContinueOnError)
-		var cfg lab.NodeAgentConfig
-		fs.StringVar(&cfg.Node, "node", "", "the node's name, which the HTTP server answers")
+	case "pods":
+		fs := flag.NewFlagSet("pods", flag.ContinueOnError)
+		var cfg lab.PodHostConfig
+		fs.StringVar(&cfg.Node, "node", "", "the node whose pods are served")
 		fs.StringVar(&cfg.Kubeconfig, "kubeconfig", "", "kubeconfig reaching the API server")
+		fs.StringVar(&cfg.StatusAddr, "status-address", "", "where the status server listens (ip:port)")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
-		return lab.RunNodeAgent(ctx, cfg)
+		return lab.RunPodHost(ctx, cfg)
 	default:
-		return fmt.Errorf("unknown command %q; want up, down, status or node-agent", args[0])
+		return fmt.Errorf("unknown command %q; want up, down, status or pods", args[0])
 	}
 }
 
@@ -84,7 +86,8 @@ Service default/metallb-demo got EXTERNAL-IP %[1]s.
   kubectl get svc metallb-demo; kubectl get ippools
 
 From the client (%[4]s on the LAN; nodes are .11-.13, the router .1):
-  ip netns exec lab-client curl http://%[1]s/          # answered by the node that gets the traffic
+  ip netns exec lab-client curl http://%[1]s/          # answered by the demo pod, through kube-proxy
+  ip netns exec lab-client curl -i http://%[1]s/       # X-Lab-Node: the pod's node; X-Lab-Client: whom it saw
   ip netns exec lab-client arping -c 3 -I eth0 %[1]s    # who answers ARP for the VIP
   ip netns exec lab-client ndisc6 <IPv6 VIP> eth0       # NDP, for a dual-stack Service's IPv6 VIP
   ip netns exec lab-client ip neigh                     # the client's neighbour cache
@@ -94,13 +97,16 @@ every node's announcer advertises it to lab-router (FRR, AS 64512), and lab-remo
   hack/lab.sh vtysh -c 'show bgp summary'               # sessions with the nodes, per family
   hack/lab.sh vtysh -c 'show bgp ipv4 unicast %[6]s'    # paths, communities, multipath
   ip -n lab-router route                                # the VIP with one next hop per node
-  ip netns exec lab-remote curl http://%[7]s/           # answered by the node ECMP picked
+  ip netns exec lab-remote curl -i http://%[7]s/        # the demo pod; X-Lab-Client is the node ECMP picked
+                                                        # (masqueraded), or lab-remote when it is the pod's
 
 Cut a node's LAN cable, and plug it back in:
   ip -n lab-lan link set lan-node-2 down; ip -n lab-lan link set lan-node-2 up
 
-Logs and PID files are in .lab/ (announcer-<node>.log, node-agent-<node>.log, ...; FRR's in .lab/frr/).
-Port 80 of every VIP is delivered to each node's node agent (emulated kube-proxy, test scaffolding).
+Each node runs the real kube-proxy (nftables mode; ip netns exec lab-node-1 nft list ruleset) and
+a pod host that puts its pods' IPs on lo and answers their names (test scaffolding for kubelets).
+Logs and PID files are in .lab/ (announcer-<node>.log, kube-proxy-<node>.log, pods-<node>.log,
+...; FRR's in .lab/frr/).
 make lab again restarts whatever stopped; make lab-down removes everything.
 `, l.DemoVIP, l.Kubeconfig, filepath.Dir(kubectl), client.IPv4, bgpVIPs, bgpRoute, bgpURL)
 	return nil
