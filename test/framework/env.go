@@ -86,6 +86,16 @@ func (e *Env) StartCCM(args ...string) error {
 	return err
 }
 
+// StartCCMBinary starts another cloud-controller-manager binary in the CCM's place (with its
+// credentials), for benchmarks that compare ours with another provider on the same API server.
+// StopCCM stops it; StartCCM brings ours back.
+func (e *Env) StartCCMBinary(bin string, args ...string) error {
+	full := append([]string{"--kubeconfig=" + e.Kubeconfig(CCMUser)}, args...)
+	var err error
+	e.ccm, err = StartProcess(filepath.Base(bin), e.Dir, bin, full...)
+	return err
+}
+
 // StopCCM stops the cloud-controller-manager with SIGTERM.
 func (e *Env) StopCCM() {
 	if e.ccm != nil {

@@ -3,7 +3,10 @@ package integration
 import (
 	"context"
 	"fmt"
+	"os/exec"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -51,6 +54,32 @@ func BenchmarkTimeToExternalIP(b *testing.B) {
 			time.Sleep(settle)
 			reportWrites(b, before, apiWrites(b), 1000)
 		}
+	})
+	// The upstream floor, in the same run: the same command and flags with a provider whose
+	// EnsureLoadBalancer returns at once (test/integration/floorccm).
+	b.Run("floor-sequential-200", func(b *testing.B) {
+		withFloorCCM(b, func() {
+			for i := 0; i < b.N; i++ {
+				before := apiWrites(b)
+				lat := measureSequential(b, fmt.Sprintf("bench-floor-seq-%d", i), 200)
+				reportPercentiles(b, lat)
+				time.Sleep(settle)
+				reportWrites(b, before, apiWrites(b), 200)
+			}
+		})
+	})
+	b.Run("floor-burst-1000", func(b *testing.B) {
+		withFloorCCM(b, func() {
+			for i := 0; i < b.N; i++ {
+				before := apiWrites(b)
+				total, lat := measureBurst(b, fmt.Sprintf("bench-floor-burst-%d", i), 1000)
+				reportPercentiles(b, lat)
+				b.ReportMetric(total.Seconds(), "s-all-assigned")
+				b.ReportMetric(float64(len(lat.fromStart))/total.Seconds(), "services/s")
+				time.Sleep(settle)
+				reportWrites(b, before, apiWrites(b), 1000)
+			}
+		})
 	})
 	b.Run("restart-with-10000", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
@@ -295,4 +324,28 @@ func benchNodes(b *testing.B, n int) {
 			b.Fatalf("making node %s Ready: %v", name, err)
 		}
 	}
+}
+
+// withFloorCCM runs measure with test/integration/floorccm in our CCM's place, then brings ours
+// back.
+func withFloorCCM(b *testing.B, measure func()) {
+	bin := filepath.Join(b.TempDir(), "floorccm")
+	build := exec.Command("go", "build", "-o", bin, "./floorccm")
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("building the floor CCM: %v\n%s", err, out)
+	}
+	env.StopCCM()
+	defer func() {
+		env.StopCCM()
+		if err := env.StartCCM(framework.CCMArgs()...); err != nil {
+			b.Fatal(err)
+		}
+	}()
+	args := slices.DeleteFunc(slices.Clone(framework.CCMArgs()), func(a string) bool { return strings.HasPrefix(a, "--cloud-provider=") })
+	if err := env.StartCCMBinary(bin, append(args, "--cloud-provider=floor", "--controllers=service")...); err != nil {
+		b.Fatal(err)
+	}
+	// Not timed: the floor CCM first waits for our CCM's Lease to expire.
+	measureSequential(b, fmt.Sprintf("bench-floor-warmup-%d", time.Now().UnixNano()%1e6), 1)
+	measure()
 }
