@@ -204,7 +204,7 @@ func (a *App) Run(ctx context.Context) error {
 	// a VIP another node is taking over would look like a conflict to it and delay the takeover.
 	go func() {
 		findings := check.Run(ctx, check.Config{NodeName: a.cfg.NodeName, Client: client, Dynamic: dyn,
-			MemberSelector: a.cfg.MemberSelector, HeartbeatPort: a.cfg.HeartbeatPort, HeartbeatBound: true, ProbeWait: -1})
+			MemberSelector: a.cfg.MemberSelector, HeartbeatPort: a.cfg.HeartbeatPort, HeartbeatBound: true, BGPPortOwned: true, ProbeWait: -1})
 		for _, f := range findings {
 			logger.Info("Node check", "finding", f.String())
 		}

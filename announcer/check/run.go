@@ -35,8 +35,8 @@ type Config struct {
 	// ClientErr says why Client is nil (no kubeconfig, not in a pod), for the finding.
 	ClientErr error
 	// MemberSelector selects the Nodes that run an announcer (the announcer's
-	// --member-selector); empty means every Node without the exclude-from-external-load-balancers
-	// label.
+	// --member-selector); empty means every Node (those with the
+	// exclude-from-external-load-balancers label are members that do not vote).
 	MemberSelector string
 	// Interface overrides the default announce interface (the one holding the node's
 	// InternalIP).
@@ -50,6 +50,10 @@ type Config struct {
 	// HeartbeatBound says the caller holds the heartbeat port itself (the announcer calling Run
 	// after it opened its heartbeat socket): the bind check is skipped.
 	HeartbeatBound bool
+	// BGPPortOwned says the caller's BGP speaker may hold TCP 179 (the announcer calling Run at
+	// start): the bind check is skipped, so that it neither fails on the speaker's socket nor
+	// takes the port from it.
+	BGPPortOwned bool
 	// MetricsURL is where a running announcer's metrics are read; "" skips it.
 	MetricsURL string
 	// ProbeWait is how long answers to the probes are awaited after the last one is sent; 0
@@ -116,7 +120,7 @@ func Gather(ctx context.Context, cfg Config) Facts {
 		b := bindUDP(netip.AddrPortFrom(addr, port))
 		f.Heartbeat.Bind = &b
 	}
-	if len(f.API.PassiveBGPPeers) > 0 {
+	if len(f.API.PassiveBGPPeers) > 0 && !cfg.BGPPortOwned {
 		b := bindTCP(netip.AddrPortFrom(netip.IPv4Unspecified(), 179))
 		f.BGPBind = &b
 	}

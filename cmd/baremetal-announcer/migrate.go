@@ -20,7 +20,7 @@ const maxMigrateInput = 64 << 20
 func runMigrateMetalLB(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("baremetal-announcer migrate-metallb", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	in := fs.String("f", "-", `MetalLB YAML to convert ("kubectl get -n metallb-system ipaddresspools,l2advertisements,bgpadvertisements,bgppeers,communities -o yaml", or the pre-0.13 ConfigMap); - reads stdin`)
+	in := fs.String("f", "-", `MetalLB YAML to convert ("kubectl get -n metallb-system ipaddresspools.metallb.io,l2advertisements.metallb.io,bgpadvertisements.metallb.io,bgppeers.metallb.io,communities.metallb.io -o yaml", or the pre-0.13 ConfigMap); - reads stdin`)
 	out := fs.String("o", "-", "where to write the converted objects, led by the report as YAML comments; - writes stdout. The file is created with mode 0600: it may hold BGP passwords")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: baremetal-announcer migrate-metallb [-f file|-] [-o file|-]")

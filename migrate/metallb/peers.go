@@ -83,7 +83,7 @@ func (c *converter) convertPeer(src object[bgpPeerSpec]) (v1alpha1.BGPPeer, bool
 		}
 	}
 	out.Spec.NodeSelector = c.selector(where, "spec.nodeSelectors", s.NodeSelectors, "only the nodes of the first peer with this router")
-	out.Spec.HoldTime = c.duration(where, "spec.holdTime", s.HoldTime, func(d time.Duration) bool { return d == 0 || (d >= 3*time.Second && d <= 65535*time.Second) }, "0s or 3s to 65535s")
+	out.Spec.HoldTime = c.duration(where, "spec.holdTime", s.HoldTime, func(d time.Duration) bool { return d >= 3*time.Second && d <= 65535*time.Second }, "3s to 65535s (0s, no hold timer, cannot be configured with the announcer's GoBGP)")
 	out.Spec.KeepaliveTime = c.duration(where, "spec.keepaliveTime", s.KeepaliveTime, func(d time.Duration) bool { return d >= time.Second && d <= 65535*time.Second }, "1s to 65535s")
 	if out.Spec.KeepaliveTime != nil {
 		hold := 90 * time.Second

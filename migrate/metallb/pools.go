@@ -271,6 +271,7 @@ func (c *converter) bgpAnnounce(p *pool) *v1alpha1.BGPAnnounce {
 	var peers []string
 	var nodes []metav1.LabelSelector
 	allPeers, allNodes := false, false
+	var accepted []object[bgpAdvertisementSpec]
 	for i, adv := range p.bgp {
 		s := c.bgpSettings(adv)
 		if i == 0 {
@@ -280,6 +281,7 @@ func (c *converter) bgpAnnounce(p *pool) *v1alpha1.BGPAnnounce {
 			continue
 		}
 		c.aggregation(adv)
+		accepted = append(accepted, adv)
 		if len(adv.spec.Peers) == 0 {
 			allPeers = true
 		}
@@ -288,6 +290,11 @@ func (c *converter) bgpAnnounce(p *pool) *v1alpha1.BGPAnnounce {
 			allNodes = true
 		}
 		nodes = append(nodes, adv.spec.NodeSelectors...)
+	}
+	if merged := mergedBGP(accepted); len(merged) > 1 {
+		// MetalLB pairs each advertisement's peers with its own nodes; one IPPool has one peer
+		// selector and one node selector, so every listed node advertises to every listed peer.
+		c.decide(p.src.where, "announce.bgp", fmt.Sprintf("advertised over BGP by %s with different peers or nodes; an IPPool has one peerSelector and one nodeSelector: their union, so every one of those nodes advertises to every one of those peers (split the addresses into pools to keep the pairs)", strings.Join(merged, ", ")))
 	}
 	bgp := &v1alpha1.BGPAnnounce{Communities: first.communities, LargeCommunities: first.large, LocalPref: first.localPref}
 	if !allPeers {
@@ -414,4 +421,26 @@ func families(p v1alpha1.IPPool) (v4, v6 bool) {
 		}
 	}
 	return v4, v6
+}
+
+// mergedBGP names the BGPAdvertisements merged into one announce.bgp when they do not all name
+// the same peers and nodes; nil when the merge changes nothing.
+func mergedBGP(advs []object[bgpAdvertisementSpec]) []string {
+	if len(advs) < 2 {
+		return nil
+	}
+	firstPeers := slices.Sorted(slices.Values(advs[0].spec.Peers))
+	firstNodes := fmt.Sprint(advs[0].spec.NodeSelectors)
+	names := make([]string, 0, len(advs))
+	differ := false
+	for _, adv := range advs {
+		if !slices.Equal(slices.Sorted(slices.Values(adv.spec.Peers)), firstPeers) || fmt.Sprint(adv.spec.NodeSelectors) != firstNodes {
+			differ = true
+		}
+		names = append(names, adv.where)
+	}
+	if !differ {
+		return nil
+	}
+	return names
 }

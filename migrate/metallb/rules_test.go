@@ -224,3 +224,42 @@ func TestLegacyConfigMap(t *testing.T) {
 	requireFinding(t, r, NotConverted, "(l2)", "bgp-advertisements")
 	requireFinding(t, r, Ignored, "ConfigMap default/app-settings")
 }
+
+// TestMergedBGPAdvertisementsReported: MetalLB pairs each advertisement's peers with its own nodes;
+// merged into one IPPool every node advertises to every peer, and the report must say so.
+func TestMergedBGPAdvertisementsReported(t *testing.T) {
+	in := `apiVersion: metallb.io/v1beta1
+kind: IPAddressPool
+metadata: {name: p, namespace: metallb-system}
+spec: {addresses: ["198.18.40.0/28"]}
+---
+apiVersion: metallb.io/v1beta1
+kind: BGPAdvertisement
+metadata: {name: adv1, namespace: metallb-system}
+spec:
+  ipAddressPools: [p]
+  peers: [r1]
+  nodeSelectors: [{matchLabels: {rack: "1"}}]
+---
+apiVersion: metallb.io/v1beta1
+kind: BGPAdvertisement
+metadata: {name: adv2, namespace: metallb-system}
+spec:
+  ipAddressPools: [p]
+  peers: [r2]
+  nodeSelectors: [{matchLabels: {rack: "2"}}]
+`
+	r, err := Convert(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, f := range r.Findings {
+		if strings.Contains(f.Message, "different peers or nodes") && strings.Contains(f.Message, "adv1") && strings.Contains(f.Message, "adv2") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("the widened pairing is not reported; findings: %v", r.Findings)
+	}
+}

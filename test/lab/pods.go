@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"slices"
 	"sort"
 	"strconv"
@@ -64,6 +65,12 @@ type PodHostConfig struct {
 func RunPodHost(ctx context.Context, cfg PodHostConfig) error {
 	if cfg.Node == "" {
 		return errors.New("pods: --node is required")
+	}
+	// It adds and removes addresses on lo of whatever namespace it runs in: never the host's.
+	if own, ok := processNamespace(os.Getpid()); !ok {
+		return errors.New("pods: cannot tell which network namespace this process is in")
+	} else if host, ok := processNamespace(1); ok && own == host {
+		return fmt.Errorf("pods: refusing to run in the host's network namespace: run it as `ip netns exec %s ...` (the lab does)", cfg.Node)
 	}
 	restConfig, err := clientcmd.BuildConfigFromFlags("", cfg.Kubeconfig)
 	if err != nil {
