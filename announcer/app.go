@@ -209,6 +209,24 @@ func (a *App) Run(ctx context.Context) error {
 			logger.Info("Node check", "finding", f.String())
 		}
 		check.RecordEvents(recorder, a.cfg.NodeName, findings, check.Warning)
+		// Whether heartbeats pass between nodes shows only once the announcers run: look at this
+		// announcer's own membership metrics after it has had time to hear its peers.
+		url := localMetricsURL(a.cfg.MetricsAddr)
+		if url == "" {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(heartbeatCheckDelay):
+		}
+		later := check.Run(ctx, check.Config{NodeName: a.cfg.NodeName, Client: client, Dynamic: dyn, MetricsURL: url,
+			MemberSelector: a.cfg.MemberSelector, HeartbeatPort: a.cfg.HeartbeatPort, HeartbeatBound: true, BGPPortOwned: true, ProbeWait: -1})
+		later = slices.DeleteFunc(later, func(f check.Finding) bool { return !heartbeatFinding[f.Reason] })
+		for _, f := range later {
+			logger.Info("Node check", "finding", f.String())
+		}
+		check.RecordEvents(recorder, a.cfg.NodeName, later, check.Warning)
 	}()
 	health := &apiHealth{client: client}
 	go health.run(ctx)
@@ -261,6 +279,31 @@ func (a *App) Run(ctx context.Context) error {
 	cancel()
 	bgpErr := <-bgpDone
 	return errors.Join(l2Err, bgpErr)
+}
+
+// heartbeatCheckDelay is how long after its start the announcer checks, from its own metrics,
+// that heartbeats pass both ways between it and the other members.
+const heartbeatCheckDelay = 30 * time.Second
+
+// heartbeatFinding are the check's findings that need a running announcer's metrics.
+var heartbeatFinding = map[string]bool{
+	"PeersNotHeard": true, "PeersOneWay": true, "HeartbeatsUnauthenticated": true, "HeartbeatsFromUnknownAddresses": true,
+}
+
+// localMetricsURL is where this process serves its metrics, seen from itself ("" when it serves
+// none).
+func localMetricsURL(addr string) string {
+	if addr == "" {
+		return ""
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return ""
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/metrics"
 }
 
 // view reads the caches into the core's inputs.

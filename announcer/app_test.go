@@ -42,3 +42,18 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestLocalMetricsURL(t *testing.T) {
+	for addr, want := range map[string]string{
+		":7472":            "http://127.0.0.1:7472/metrics",
+		"0.0.0.0:7472":     "http://127.0.0.1:7472/metrics",
+		"198.18.0.11:9100": "http://198.18.0.11:9100/metrics",
+		"[::]:7472":        "http://127.0.0.1:7472/metrics",
+		"":                 "",
+		"nonsense":         "",
+	} {
+		if got := localMetricsURL(addr); got != want {
+			t.Errorf("localMetricsURL(%q) = %q, want %q", addr, got, want)
+		}
+	}
+}
