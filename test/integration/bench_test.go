@@ -334,8 +334,12 @@ func withFloorCCM(b *testing.B, measure func()) {
 	if out, err := build.CombinedOutput(); err != nil {
 		b.Fatalf("building the floor CCM: %v\n%s", err, out)
 	}
+	// Each CCM starts on an API server without the other's Services: a CCM resyncs every
+	// load-balanced Service when it starts, and the floor would rewrite ours (and we its).
+	deleteBenchServices(b)
 	env.StopCCM()
 	defer func() {
+		deleteBenchServices(b)
 		env.StopCCM()
 		if err := env.StartCCM(framework.CCMArgs()...); err != nil {
 			b.Fatal(err)
@@ -348,4 +352,41 @@ func withFloorCCM(b *testing.B, measure func()) {
 	// Not timed: the floor CCM first waits for our CCM's Lease to expire.
 	measureSequential(b, fmt.Sprintf("bench-floor-warmup-%d", time.Now().UnixNano()%1e6), 1)
 	measure()
+}
+
+// deleteBenchServices deletes the Services of the benchmark's namespaces and waits until they are
+// gone (the running CCM removes their finalizers; the integration control plane has no namespace
+// controller, so the namespaces stay, empty).
+func deleteBenchServices(b *testing.B) {
+	ctx := context.Background()
+	list, err := env.Client.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var names []string
+	for _, ns := range list.Items {
+		if strings.HasPrefix(ns.Name, "bench-") {
+			names = append(names, ns.Name)
+			services, err := env.Client.CoreV1().Services(ns.Name).List(ctx, metav1.ListOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, svc := range services.Items {
+				_ = env.Client.CoreV1().Services(ns.Name).Delete(ctx, svc.Name, metav1.DeleteOptions{})
+			}
+		}
+	}
+	deadline := time.Now().Add(5 * time.Minute)
+	for _, name := range names {
+		for {
+			left, err := env.Client.CoreV1().Services(name).List(ctx, metav1.ListOptions{})
+			if err == nil && len(left.Items) == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				b.Fatalf("Services of namespace %s are still there after 5 minutes", name)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
 }

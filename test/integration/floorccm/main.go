@@ -74,6 +74,13 @@ func (f *floor) status(svc *v1.Service) *v1.LoadBalancerStatus {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	addr, ok := f.byService[svc.UID]
+	if !ok && len(svc.Status.LoadBalancer.Ingress) > 0 {
+		// A Service from before this process keeps its address: no status rewrite.
+		if a, err := netip.ParseAddr(svc.Status.LoadBalancer.Ingress[0].IP); err == nil {
+			addr, ok = a, true
+			f.byService[svc.UID] = addr
+		}
+	}
 	if !ok {
 		addr = f.next
 		f.next = f.next.Next()
