@@ -187,10 +187,10 @@ func setUnschedulable(t testing.TB, node string, on bool) {
 	}
 }
 
-// connectProbe connects to target every 10 ms from a thread inside network namespace ns until
-// the returned function is called, which returns every attempt (a connect not done within
-// 200 ms fails). It is startProbe's twin for lab-remote and any testing.TB.
-func connectProbe(t testing.TB, ns, target string) func() []attempt {
+// connectProbe connects to target every 10 ms from threads moved into network namespace ns (so
+// the sockets belong to it) until the returned function is called, which returns every attempt
+// sorted by start; a connect not done within timeout fails.
+func connectProbe(t testing.TB, ns, target string, timeout time.Duration) func() []attempt {
 	t.Helper()
 	const workers = 24
 	jobs := make(chan time.Time, workers)
@@ -206,7 +206,7 @@ func connectProbe(t testing.TB, ns, target string) func() []attempt {
 				return
 			}
 			ready <- nil
-			d := net.Dialer{Timeout: 200 * time.Millisecond}
+			d := net.Dialer{Timeout: timeout}
 			for at := range jobs {
 				conn, err := d.Dial("tcp", target)
 				if err == nil {

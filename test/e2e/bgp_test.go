@@ -308,7 +308,7 @@ func TestBGPRollingRestart(t *testing.T) {
 	bgpReady(t)
 	vip := bgpDemoVIP(t, 4)
 	waitVia(t, vip, bgpRoute, lab.Nodes...)
-	probe := connectProbe(t, lab.RemoteNamespace, netip.AddrPortFrom(vip, 80).String())
+	probe := connectProbe(t, lab.RemoteNamespace, netip.AddrPortFrom(vip, 80).String(), 200*time.Millisecond)
 	time.Sleep(500 * time.Millisecond)
 	for _, node := range lab.Nodes {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

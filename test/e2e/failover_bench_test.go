@@ -7,11 +7,9 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -51,7 +49,7 @@ func BenchmarkFailover(b *testing.B) {
 			var outages, remerges []time.Duration
 			for i := range trials {
 				owner := waitSingleOwner(b, vip, 10*time.Second)
-				probe := startProbe(b, net.JoinHostPort(vip, "80"))
+				probe := connectProbe(b, lab.ClientNamespace, net.JoinHostPort(vip, "80"), 100*time.Millisecond)
 				time.Sleep(300 * time.Millisecond)
 				cut := time.Now()
 				if err := env.CutCable(owner); err != nil {
@@ -85,7 +83,7 @@ func BenchmarkFailover(b *testing.B) {
 				var takeovers, outages []time.Duration
 				for i := range trials {
 					owner := waitSingleOwner(b, vip, 10*time.Second)
-					probe := startProbe(b, net.JoinHostPort(vip, "80"))
+					probe := connectProbe(b, lab.ClientNamespace, net.JoinHostPort(vip, "80"), 100*time.Millisecond)
 					time.Sleep(300 * time.Millisecond)
 					start := time.Now()
 					if err := syscallKill(owner, sc.sig); err != nil {
@@ -117,74 +115,6 @@ func BenchmarkFailover(b *testing.B) {
 type attempt struct {
 	at time.Time
 	ok bool
-}
-
-// startProbe connects to target from lab-client every 10 ms until the returned function is
-// called, which returns every attempt. Connects run on threads moved into lab-client's network
-// namespace, so the sockets belong to it.
-func startProbe(b *testing.B, target string) func() []attempt {
-	b.Helper()
-	const workers = 24
-	jobs := make(chan time.Time, workers)
-	results := make(chan attempt, 4096)
-	var wg sync.WaitGroup
-	ready := make(chan error, workers)
-	for range workers {
-		wg.Go(func() {
-			// The thread stays in lab-client's namespace and dies with the goroutine.
-			runtime.LockOSThread()
-			if err := enterNamespace(lab.ClientNamespace); err != nil {
-				ready <- err
-				return
-			}
-			ready <- nil
-			d := net.Dialer{Timeout: 100 * time.Millisecond}
-			for at := range jobs {
-				conn, err := d.Dial("tcp", target)
-				if err == nil {
-					conn.Close()
-				}
-				results <- attempt{at: at, ok: err == nil}
-			}
-		})
-	}
-	for range workers {
-		if err := <-ready; err != nil {
-			b.Fatal(err)
-		}
-	}
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(10 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				close(jobs)
-				return
-			case now := <-t.C:
-				select {
-				case jobs <- now:
-				default: // every worker busy: the attempt counts as failed
-					results <- attempt{at: now}
-				}
-			}
-		}
-	}()
-	return func() []attempt {
-		close(stop)
-		<-done
-		wg.Wait()
-		close(results)
-		var out []attempt
-		for a := range results {
-			out = append(out, a)
-		}
-		slices.SortFunc(out, func(x, y attempt) int { return x.at.Compare(y.at) })
-		return out
-	}
 }
 
 func enterNamespace(name string) error {
