@@ -420,18 +420,28 @@ type objectLister struct {
 
 func (l objectLister) poolMap() map[string]*v1alpha1.IPPool {
 	out := map[string]*v1alpha1.IPPool{}
-	objs, err := l.pools.List(labels.Everything())
-	if err != nil {
-		return out
+	for _, pool := range listTyped[v1alpha1.IPPool](l.pools) {
+		out[pool.Name] = pool
 	}
+	return out
+}
+
+// listTyped lists a dynamic informer's cache as typed objects; objects that do not convert (the
+// CRD's schema refuses what would not) are left out.
+func listTyped[T any](lister cache.GenericLister) []*T {
+	objs, err := lister.List(labels.Everything())
+	if err != nil {
+		return nil
+	}
+	out := make([]*T, 0, len(objs))
 	for _, obj := range objs {
 		u, ok := obj.(interface{ UnstructuredContent() map[string]any })
 		if !ok {
 			continue
 		}
-		pool := &v1alpha1.IPPool{}
-		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.UnstructuredContent(), pool); err == nil {
-			out[pool.Name] = pool
+		typed := new(T)
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.UnstructuredContent(), typed); err == nil {
+			out = append(out, typed)
 		}
 	}
 	return out

@@ -15,7 +15,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
@@ -111,6 +110,7 @@ func (r *bgpRunner) run(ctx context.Context) error {
 func (r *bgpRunner) sync(ctx context.Context, now time.Time) bgpPlan {
 	in := r.inputs(ctx, now)
 	plan := planBGP(in)
+	plan.objects = in.peers
 	if len(plan.desired.Peers) == 0 && r.speaker == nil {
 		return plan
 	}
@@ -158,7 +158,7 @@ func (r *bgpRunner) startSpeaker(ctx context.Context, self *v1.Node) bool {
 
 // inputs reads the caches and works out the drain phase.
 func (r *bgpRunner) inputs(ctx context.Context, now time.Time) bgpInputs {
-	in := bgpInputs{pools: r.knownPools(), passwords: map[string]secretValue{}}
+	in := bgpInputs{pools: r.knownPools(), passwords: map[string]secretValue{}, peers: r.peerObjects()}
 	self, err := r.lister.nodes.Get(r.cfg.NodeName)
 	if err != nil {
 		return in
@@ -167,7 +167,6 @@ func (r *bgpRunner) inputs(ctx context.Context, now time.Time) bgpInputs {
 	services, _ := r.lister.services.List(labels.Everything())
 	endpointSlices, _ := r.lister.slices.List(labels.Everything())
 	in.vips = desired.BGPVIPs(services, endpointSlices, in.pools)
-	in.peers = r.peerObjects()
 	for _, p := range in.peers {
 		if ns, name, key, ok := passwordRef(p); ok && selects(p.Spec.NodeSelector, self.Labels) {
 			// A session that is down may be waiting for a corrected password: read it often.
@@ -230,22 +229,7 @@ func nextDrain(leaving, advertised bool, since, now time.Time, wait time.Duratio
 }
 
 func (r *bgpRunner) peerObjects() []*v1alpha1.BGPPeer {
-	objs, err := r.peers.List(labels.Everything())
-	if err != nil {
-		return nil
-	}
-	out := make([]*v1alpha1.BGPPeer, 0, len(objs))
-	for _, obj := range objs {
-		u, ok := obj.(interface{ UnstructuredContent() map[string]any })
-		if !ok {
-			continue
-		}
-		p := &v1alpha1.BGPPeer{}
-		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.UnstructuredContent(), p); err == nil {
-			out = append(out, p)
-		}
-	}
-	return out
+	return listTyped[v1alpha1.BGPPeer](r.peers)
 }
 
 // password reads a BGP password, cached for ttl. A read that fails keeps the last password that

@@ -64,6 +64,8 @@ type bgpPlan struct {
 	peers []string
 	// problems by BGPPeer name: what this node refuses to do with that peer, in words.
 	problems map[string][]string
+	// objects are the BGPPeers the plan was made from, for the status.
+	objects []*v1alpha1.BGPPeer
 }
 
 func (p *bgpPlan) problem(peer, format string, args ...any) {

@@ -152,7 +152,7 @@ func (r *bgpRunner) report(ctx context.Context, plan bgpPlan) {
 	}
 	r.metrics.bgpSessions(statuses, plan.peers)
 	objects := map[string]*v1alpha1.BGPPeer{}
-	for _, p := range r.peerObjects() {
+	for _, p := range plan.objects {
 		objects[p.Name] = p
 	}
 	r.status.submit(statusJob{entries: entries, objects: objects})

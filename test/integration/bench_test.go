@@ -35,57 +35,46 @@ func BenchmarkTimeToExternalIP(b *testing.B) {
 	// UnAvailableLoadBalancer warning to every sync, and the writes counted would not be a
 	// cluster's.
 	benchNodes(b, 3)
-	b.Run("sequential-200", func(b *testing.B) {
-		for i := 0; i < b.N; i++ {
-			before := apiWrites(b)
-			lat := measureSequential(b, fmt.Sprintf("bench-seq-%d", i), 200)
-			reportPercentiles(b, lat)
-			time.Sleep(settle)
-			reportWrites(b, before, apiWrites(b), 200)
-		}
-	})
-	b.Run("burst-1000", func(b *testing.B) {
-		for i := 0; i < b.N; i++ {
-			before := apiWrites(b)
-			total, lat := measureBurst(b, fmt.Sprintf("bench-burst-%d", i), 1000)
-			reportPercentiles(b, lat)
-			b.ReportMetric(total.Seconds(), "s-all-assigned")
-			b.ReportMetric(float64(len(lat.fromStart))/total.Seconds(), "services/s")
-			time.Sleep(settle)
-			reportWrites(b, before, apiWrites(b), 1000)
-		}
-	})
+	b.Run("sequential-200", func(b *testing.B) { benchSequential(b, "bench-seq", settle) })
+	b.Run("burst-1000", func(b *testing.B) { benchBurst(b, "bench-burst", settle) })
 	// The upstream floor, in the same run: the same command and flags with a provider whose
 	// EnsureLoadBalancer returns at once (test/integration/floorccm).
 	b.Run("floor-sequential-200", func(b *testing.B) {
-		withFloorCCM(b, func() {
-			for i := 0; i < b.N; i++ {
-				before := apiWrites(b)
-				lat := measureSequential(b, fmt.Sprintf("bench-floor-seq-%d", i), 200)
-				reportPercentiles(b, lat)
-				time.Sleep(settle)
-				reportWrites(b, before, apiWrites(b), 200)
-			}
-		})
+		withFloorCCM(b, func() { benchSequential(b, "bench-floor-seq", settle) })
 	})
 	b.Run("floor-burst-1000", func(b *testing.B) {
-		withFloorCCM(b, func() {
-			for i := 0; i < b.N; i++ {
-				before := apiWrites(b)
-				total, lat := measureBurst(b, fmt.Sprintf("bench-floor-burst-%d", i), 1000)
-				reportPercentiles(b, lat)
-				b.ReportMetric(total.Seconds(), "s-all-assigned")
-				b.ReportMetric(float64(len(lat.fromStart))/total.Seconds(), "services/s")
-				time.Sleep(settle)
-				reportWrites(b, before, apiWrites(b), 1000)
-			}
-		})
+		withFloorCCM(b, func() { benchBurst(b, "bench-floor-burst", settle) })
 	})
 	b.Run("restart-with-10000", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			measureRestart(b, fmt.Sprintf("bench-restart-%d", i), 10000)
 		}
 	})
+}
+
+// benchSequential reports 200 Services created back to back: latencies, then the writes counted
+// once settle has passed.
+func benchSequential(b *testing.B, prefix string, settle time.Duration) {
+	for i := 0; i < b.N; i++ {
+		before := apiWrites(b)
+		lat := measureSequential(b, fmt.Sprintf("%s-%d", prefix, i), 200)
+		reportPercentiles(b, lat)
+		time.Sleep(settle)
+		reportWrites(b, before, apiWrites(b), 200)
+	}
+}
+
+// benchBurst reports 1,000 Services created at once, as benchSequential does, and the rate.
+func benchBurst(b *testing.B, prefix string, settle time.Duration) {
+	for i := 0; i < b.N; i++ {
+		before := apiWrites(b)
+		total, lat := measureBurst(b, fmt.Sprintf("%s-%d", prefix, i), 1000)
+		reportPercentiles(b, lat)
+		b.ReportMetric(total.Seconds(), "s-all-assigned")
+		b.ReportMetric(float64(len(lat.fromStart))/total.Seconds(), "services/s")
+		time.Sleep(settle)
+		reportWrites(b, before, apiWrites(b), 1000)
+	}
 }
 
 func measureSequential(b *testing.B, ns string, n int) latencies {
