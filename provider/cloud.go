@@ -64,6 +64,9 @@ type Cloud struct {
 	inFlight    map[string][]v1.LoadBalancerIngress
 	statusDirty map[string]bool
 	statusKick  chan struct{}
+	// pinPending holds Services whose allocated-pool annotation must gain entries (pin.go).
+	pinPending map[string]bool
+	pinKick    chan struct{}
 	// statusWrite serialises pool status writes; poolStore is the IPPool informer's cache.
 	statusWrite sync.Mutex
 	poolStore   cache.Store
@@ -104,6 +107,8 @@ func New(config io.Reader) (*Cloud, error) {
 		inFlight:            map[string][]v1.LoadBalancerIngress{},
 		statusDirty:         map[string]bool{},
 		statusKick:          make(chan struct{}, 1),
+		pinPending:          map[string]bool{},
+		pinKick:             make(chan struct{}, 1),
 	}, nil
 }
 

@@ -2,7 +2,6 @@ package provider
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -12,7 +11,6 @@ import (
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	cloudprovider "k8s.io/cloud-provider"
 	"k8s.io/klog/v2"
 
@@ -67,6 +65,11 @@ func (c *Cloud) EnsureLoadBalancer(ctx context.Context, _ string, svc *v1.Servic
 
 	c.mu.Lock()
 	vips, err := c.allocate(svc, ns, req)
+	var pin *string
+	repin := false
+	if err == nil {
+		pin, repin = c.pinnedPools(svc, vips)
+	}
 	c.mu.Unlock()
 	if err != nil {
 		return nil, err
@@ -75,8 +78,10 @@ func (c *Cloud) EnsureLoadBalancer(ctx context.Context, _ string, svc *v1.Servic
 		return nil, err
 	}
 	logger.V(2).Info("Ensured VIPs", "vips", vipStrings(vips))
-	if err := c.annotateAllocatedPool(ctx, svc, vips); err != nil {
-		return nil, err
+	if repin {
+		if err := c.patchAllocatedPool(ctx, svc, pin); err != nil {
+			return nil, err
+		}
 	}
 	return loadBalancerStatus(svc, vips), nil
 }
@@ -375,48 +380,6 @@ func (c *Cloud) reportDeprecated(svc *v1.Service, req request) {
 	if !seen {
 		c.recorder.Eventf(svc, v1.EventTypeWarning, "DeprecatedAnnotation", "MetalLB annotations are accepted for migration: %s", signature)
 	}
-}
-
-func (c *Cloud) annotateAllocatedPool(ctx context.Context, svc *v1.Service, vips []vip) error {
-	value := allocatedPoolValue(svc, vips)
-	if current, ok := svc.Annotations[AnnotationAllocatedPool]; ok && current == value {
-		return nil
-	}
-	return c.patchAllocatedPool(ctx, svc, &value)
-}
-
-// allocatedPoolValue is the allocated-pool annotation for the VIPs, in status order.
-func allocatedPoolValue(svc *v1.Service, vips []vip) string {
-	var ips, pools []string
-	for _, ing := range loadBalancerStatus(svc, vips).Ingress {
-		for _, v := range vips {
-			if v.addr.String() == ing.IP {
-				ips, pools = append(ips, ing.IP), append(pools, v.pool)
-			}
-		}
-	}
-	return v1alpha1.FormatAllocatedPools(ips, pools)
-}
-
-// patchAllocatedPool sets (or with nil removes) the allocated-pool annotation: the only field of
-// a Service the provider writes besides the status the service controller writes for it.
-func (c *Cloud) patchAllocatedPool(ctx context.Context, svc *v1.Service, value *string) error {
-	// The UID makes the patch a no-op conflict on a new Service that took the name meanwhile.
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
-		"uid":         svc.UID,
-		"annotations": map[string]*string{AnnotationAllocatedPool: value},
-	}})
-	if err != nil {
-		return err
-	}
-	_, err = c.client.CoreV1().Services(svc.Namespace).Patch(ctx, svc.Name, types.MergePatchType, patch, metav1.PatchOptions{})
-	if apierrors.IsConflict(err) {
-		return fmt.Errorf("writing annotation %s on Service %s (UID %s): the Service was replaced: %w", AnnotationAllocatedPool, serviceKey(svc), svc.UID, err)
-	}
-	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("writing annotation %s on Service %s: %w", AnnotationAllocatedPool, serviceKey(svc), err)
-	}
-	return nil
 }
 
 // loadBalancerStatus lists the VIPs in the order of the Service's ipFamilies.

@@ -375,11 +375,13 @@ func (w *modelWorld) recordShares(vips []vip) {
 	}
 }
 
-// annotatePools is EnsureLoadBalancer writing the allocated-pool annotation before it returns:
-// the CCM's own write, not a change of the Service's.
+// annotatePools is EnsureLoadBalancer writing the allocated-pool annotation, when the addresses
+// do not tell the pools, before it returns: the CCM's own write, not a change of the Service's.
 func (w *modelWorld) annotatePools(m *modelService, vips []vip) {
 	svc := m.svc.DeepCopy()
-	withAnnotation(AnnotationAllocatedPool, allocatedPoolValue(svc, vips))(svc)
+	if applyPin(w.c, svc, vips) {
+		w.stats["pools pinned"]++
+	}
 	m.svc = svc
 	w.syncLister()
 }

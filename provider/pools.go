@@ -4,13 +4,13 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strings"
 
 	v1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/baremetal-dev/cloud-provider-baremetal/api/v1alpha1"
+	"github.com/baremetal-dev/cloud-provider-baremetal/api/v1alpha1/poolindex"
 	"github.com/baremetal-dev/cloud-provider-baremetal/provider/ipam"
 )
 
@@ -95,15 +95,8 @@ func (p *poolConfig) selects(svc *v1.Service, ns *v1.Namespace) (bool, string) {
 	return true, ""
 }
 
-// sortPools orders pools by priority (lower first), then name: the documented selection order.
+// sortPools orders pools by priority (lower first), then name: the documented selection order,
+// which also attributes a VIP to its pool (package poolindex).
 func sortPools(pools []*poolConfig) {
-	slices.SortFunc(pools, func(a, b *poolConfig) int {
-		if a.priority != b.priority {
-			if a.priority < b.priority {
-				return -1
-			}
-			return 1
-		}
-		return strings.Compare(a.name, b.name)
-	})
+	slices.SortFunc(pools, func(a, b *poolConfig) int { return poolindex.Compare(a.priority, a.name, b.priority, b.name) })
 }

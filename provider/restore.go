@@ -102,6 +102,7 @@ func (c *Cloud) restore(ctx context.Context) int {
 		}
 	}
 	c.checkOutsidePools(ctx)
+	c.pinAfterPoolChange()
 	c.markAllPoolsDirty()
 	return len(services)
 }

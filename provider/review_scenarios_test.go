@@ -22,9 +22,25 @@ func syncAndWrite(t *testing.T, c *Cloud, svc *v1.Service) *v1.Service {
 	}
 	out := svc.DeepCopy()
 	out.Status.LoadBalancer = *loadBalancerStatus(svc, vips)
-	withAnnotation(AnnotationAllocatedPool, allocatedPoolValue(svc, vips))(out)
+	applyPin(c, out, vips)
 	c.onServiceUpdated(out)
 	return out
+}
+
+// applyPin does to svc what EnsureLoadBalancer's annotation patch does, and reports whether it
+// wrote one.
+func applyPin(c *Cloud, svc *v1.Service, vips []vip) bool {
+	c.mu.Lock()
+	value, write := c.pinnedPools(svc, vips)
+	c.mu.Unlock()
+	switch {
+	case !write:
+	case value == nil:
+		delete(svc.Annotations, AnnotationAllocatedPool)
+	default:
+		withAnnotation(AnnotationAllocatedPool, *value)(svc)
+	}
+	return write
 }
 
 func recordPoolStatus(c *Cloud, p *v1alpha1.IPPool) {

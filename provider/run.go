@@ -79,6 +79,7 @@ func (c *Cloud) run(ctx context.Context, factory informers.SharedInformerFactory
 	stateReady.Set(1)
 	logger.Info("VIP state rebuilt from Service statuses", "services", restored, "duration", time.Since(start))
 
+	go c.writePins(ctx)
 	c.writePoolStatuses(ctx)
 }
 
@@ -180,6 +181,7 @@ func (c *Cloud) onPool(ctx context.Context, obj any) {
 		klog.FromContext(ctx).Info("IPPool is invalid; it hands out nothing until fixed", "pool", cfg.name, "reason", cfg.invalid.Error())
 	}
 	c.checkOutsidePools(ctx)
+	c.pinAfterPoolChange()
 	c.markAllPoolsDirty()
 }
 
@@ -196,6 +198,7 @@ func (c *Cloud) onPoolDeleted(ctx context.Context, obj any) {
 	delete(c.pools, u.GetName())
 	c.alloc.DeletePool(u.GetName())
 	c.checkOutsidePools(ctx)
+	c.pinAfterPoolChange()
 	c.markAllPoolsDirty()
 }
 

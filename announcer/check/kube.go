@@ -3,6 +3,7 @@ package check
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/baremetal-dev/cloud-provider-baremetal/api/v1alpha1"
+	"github.com/baremetal-dev/cloud-provider-baremetal/api/v1alpha1/poolindex"
 )
 
 // The kube-proxy ConfigMap kubeadm writes, and its key holding the KubeProxyConfiguration.
@@ -151,6 +153,7 @@ func gatherVIPs(ctx context.Context, cfg Config, pools map[string]*v1alpha1.IPPo
 	if err != nil {
 		return nil, fmt.Errorf("listing Services: %w", err)
 	}
+	index := poolindex.New(slices.Collect(maps.Values(pools)))
 	byAddr := map[netip.Addr]*VIP{}
 	for i := range list.Items {
 		svc := &list.Items[i]
@@ -163,7 +166,7 @@ func gatherVIPs(ctx context.Context, cfg Config, pools map[string]*v1alpha1.IPPo
 				continue
 			}
 			addr = addr.Unmap()
-			poolName := v1alpha1.AllocatedPoolOf(svc.Annotations[v1alpha1.AnnotationAllocatedPool], ing.IP, k)
+			poolName := index.PoolOf(svc.Annotations, ing.IP, k)
 			pool := pools[poolName]
 			if pool != nil && pool.Spec.Announce != nil && pool.Spec.Announce.L2 == nil {
 				continue // announced over BGP only

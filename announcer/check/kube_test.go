@@ -48,13 +48,14 @@ func TestGatherAPI(t *testing.T) {
 		svc("web-too", "l2-pool", nil, "198.18.0.240"),
 		svc("routed", "bgp-pool", nil, "198.18.0.241"),
 		svc("unknown", "", nil, "::ffff:198.18.0.242"),
+		svc("derived", "", nil, "198.18.0.244"),
 		svc("theirs", "l2-pool", &other, "198.18.0.243"),
 		&v1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "cluster"}, Spec: v1.ServiceSpec{Type: v1.ServiceTypeClusterIP}},
 	)
-	pool := func(name string, announce map[string]any) *unstructured.Unstructured {
+	pool := func(name string, addresses []any, announce map[string]any) *unstructured.Unstructured {
 		return &unstructured.Unstructured{Object: map[string]any{
 			"apiVersion": "baremetal.dev/v1alpha1", "kind": "IPPool", "metadata": map[string]any{"name": name},
-			"spec": map[string]any{"addresses": []any{"198.18.0.240/28"}, "announce": announce},
+			"spec": map[string]any{"addresses": addresses, "announce": announce},
 		}}
 	}
 	peer := func(name string, passive bool, sel map[string]any) *unstructured.Unstructured {
@@ -68,8 +69,8 @@ func TestGatherAPI(t *testing.T) {
 	}
 	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
 		map[schema.GroupVersionResource]string{v1alpha1.IPPoolResource: "IPPoolList", v1alpha1.BGPPeerResource: "BGPPeerList"},
-		pool("l2-pool", map[string]any{"l2": map[string]any{"interfaces": []any{"eth1"}}}),
-		pool("bgp-pool", map[string]any{"bgp": map[string]any{}}),
+		pool("l2-pool", []any{"198.18.0.240", "198.18.0.243-198.18.0.244"}, map[string]any{"l2": map[string]any{"interfaces": []any{"eth1"}}}),
+		pool("bgp-pool", []any{"198.18.0.241"}, map[string]any{"bgp": map[string]any{}}),
 		peer("tor-passive", true, map[string]any{"matchLabels": map[string]any{"lb": "yes"}}),
 		peer("tor-elsewhere", true, map[string]any{"matchLabels": map[string]any{"rack": "b"}}),
 		peer("tor-active", false, nil),
@@ -87,6 +88,8 @@ func TestGatherAPI(t *testing.T) {
 	wantVIPs := []VIP{
 		{Addr: netip.MustParseAddr("198.18.0.240"), Pool: "l2-pool", Interfaces: []string{"eth1"}, Services: []string{"default/web", "default/web-too"}},
 		{Addr: netip.MustParseAddr("198.18.0.242"), Services: []string{"default/unknown"}},
+		// No annotation: the address tells the pool.
+		{Addr: netip.MustParseAddr("198.18.0.244"), Pool: "l2-pool", Interfaces: []string{"eth1"}, Services: []string{"default/derived"}},
 	}
 	if len(a.VIPs) != len(wantVIPs) {
 		t.Fatalf("VIPs %+v, want %+v", a.VIPs, wantVIPs)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/baremetal-dev/cloud-provider-baremetal/announcer/election"
 	"github.com/baremetal-dev/cloud-provider-baremetal/api/v1alpha1"
+	"github.com/baremetal-dev/cloud-provider-baremetal/api/v1alpha1/poolindex"
 )
 
 // AnnotationAllocatedPool is written by the cloud-controller-manager: the pool of each VIP.
@@ -43,7 +44,7 @@ func (s labelSelector) Matches(l map[string]string) bool { return s.Selector.Mat
 // this provider that have a ready or serving endpoint, with their candidate nodes
 // (externalTrafficPolicy: Local) and their pool's settings. It is pure: objects in, VIPs out.
 func VIPs(services []*v1.Service, endpointSlices []*discoveryv1.EndpointSlice, pools map[string]*v1alpha1.IPPool) []VIP {
-	found := gather(services, endpointSlices, func(name string) bool {
+	found := gather(services, endpointSlices, pools, func(name string) bool {
 		_, ok := l2Settings(pools[name])
 		return ok
 	})
@@ -82,7 +83,7 @@ type BGPVIP struct {
 // A VIP whose pool is unknown (deleted, or not recorded yet) is not advertised over BGP: unlike
 // layer 2, where the default keeps a VIP answered, BGP needs the pool's peers.
 func BGPVIPs(services []*v1.Service, endpointSlices []*discoveryv1.EndpointSlice, pools map[string]*v1alpha1.IPPool) []BGPVIP {
-	found := gather(services, endpointSlices, func(name string) bool { return bgpSettings(pools[name]) != nil })
+	found := gather(services, endpointSlices, pools, func(name string) bool { return bgpSettings(pools[name]) != nil })
 	out := make([]BGPVIP, 0, len(found))
 	for _, g := range found {
 		out = append(out, BGPVIP{Addr: g.Addr, Services: g.Services, Pool: g.Pool, Settings: bgpSettings(pools[g.Pool]), Candidates: g.Candidates})
@@ -106,8 +107,10 @@ type gathered struct {
 }
 
 // gather collects the VIPs of load-balanced Services of this provider that have a ready or
-// serving endpoint and whose pool accept takes, sorted by address.
-func gather(services []*v1.Service, endpointSlices []*discoveryv1.EndpointSlice, accept func(pool string) bool) []gathered {
+// serving endpoint and whose pool accept takes, sorted by address. A VIP's pool is the one its
+// Service's allocated-pool annotation names, else the first pool containing it (poolindex).
+func gather(services []*v1.Service, endpointSlices []*discoveryv1.EndpointSlice, pools map[string]*v1alpha1.IPPool, accept func(pool string) bool) []gathered {
+	index := poolindex.New(slices.Collect(maps.Values(pools)))
 	slicesByService := map[string][]*discoveryv1.EndpointSlice{}
 	for _, es := range endpointSlices {
 		name := es.Labels[discoveryv1.LabelServiceName]
@@ -141,7 +144,7 @@ func gather(services []*v1.Service, endpointSlices []*discoveryv1.EndpointSlice,
 			if err != nil || addr.Zone() != "" {
 				continue
 			}
-			poolName := v1alpha1.AllocatedPoolOf(svc.Annotations[AnnotationAllocatedPool], ing.IP, i)
+			poolName := index.PoolOf(svc.Annotations, ing.IP, i)
 			if !accept(poolName) {
 				continue
 			}

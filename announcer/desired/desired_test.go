@@ -175,3 +175,42 @@ func TestDesiredVIPsSharedPoolIsDeterministic(t *testing.T) {
 }
 
 func slicesEqual(a, b []string) bool { return strings.Join(a, ",") == strings.Join(b, ",") }
+
+// Without an allocated-pool annotation a VIP's pool is the first, by priority then name, that
+// contains it: the announcer must find its settings (BGP or layer 2) as the CCM attributes it.
+func TestDesiredVIPsDerivePoolsFromAddresses(t *testing.T) {
+	bgpPool := &v1alpha1.IPPool{ObjectMeta: metav1.ObjectMeta{Name: "z-routed"}, Spec: v1alpha1.IPPoolSpec{
+		Priority:  -1,
+		Addresses: []v1alpha1.AddressBlock{"198.18.0.16/28"},
+		Announce:  &v1alpha1.Announce{BGP: &v1alpha1.BGPAnnounce{}},
+	}}
+	l2Pool := &v1alpha1.IPPool{ObjectMeta: metav1.ObjectMeta{Name: "a-l2"}, Spec: v1alpha1.IPPoolSpec{
+		Addresses: []v1alpha1.AddressBlock{"198.18.0.0/24"},
+		Announce:  &v1alpha1.Announce{L2: &v1alpha1.L2Announce{Interfaces: []string{"eth1"}}},
+	}}
+	pools := map[string]*v1alpha1.IPPool{bgpPool.Name: bgpPool, l2Pool.Name: l2Pool}
+	cluster := v1.ServiceExternalTrafficPolicyCluster
+	services := []*v1.Service{
+		svc("routed", cluster, "", "198.18.0.20"),
+		svc("answered", cluster, "", "198.18.0.5"),
+		// Pinned by the CCM: it came from the layer-2 pool although the routed pool, first by
+		// priority, contains it.
+		svc("pinned", cluster, "198.18.0.21=a-l2", "198.18.0.21"),
+	}
+	endpointSlices := []*discoveryv1.EndpointSlice{slice("routed", ep{node: "n1"}), slice("answered", ep{node: "n1"}), slice("pinned", ep{node: "n1"})}
+
+	var l2 []string
+	for _, v := range VIPs(services, endpointSlices, pools) {
+		l2 = append(l2, v.Addr.String()+"="+v.Pool+"/"+strings.Join(v.Interfaces, ","))
+	}
+	if want := []string{"198.18.0.5=a-l2/eth1", "198.18.0.21=a-l2/eth1"}; !slices.Equal(l2, want) {
+		t.Errorf("layer-2 VIPs %v, want %v", l2, want)
+	}
+	var routed []string
+	for _, v := range BGPVIPs(services, endpointSlices, pools) {
+		routed = append(routed, v.Addr.String()+"="+v.Pool)
+	}
+	if want := []string{"198.18.0.20=z-routed"}; !slices.Equal(routed, want) {
+		t.Errorf("BGP VIPs %v, want %v", routed, want)
+	}
+}

@@ -2,12 +2,12 @@ package v1alpha1
 
 import "strings"
 
-// AnnotationAllocatedPool is written on a Service by the cloud-controller-manager: the pool each of
-// its VIPs came from, as "VIP=pool" pairs in the order of status.loadBalancer.ingress, for
-// example "198.18.0.5=first-pool,2001:db8::5=v6-pool". The announcer reads it to find a VIP's
-// announcement settings. Each pool is keyed by its VIP because the annotation is written before
-// the status: were the CCM to stop between the two writes, a positional list would describe VIPs
-// the status does not show yet.
+// AnnotationAllocatedPool is written on a Service by the cloud-controller-manager when the address
+// alone does not tell which pool a VIP came from (see package poolindex for the rule): "VIP=pool"
+// pairs, for example "198.18.0.5=first-pool,2001:db8::5=v6-pool". A VIP without an entry belongs
+// to the first pool, by priority then name, that contains it. Each pool is keyed by its VIP
+// because the annotation is written before the status: were the CCM to stop between the two
+// writes, a positional list would describe VIPs the status does not show yet.
 const AnnotationAllocatedPool = "baremetal.dev/allocated-pool"
 
 // FormatAllocatedPools renders the annotation from VIP and pool pairs, in status order.

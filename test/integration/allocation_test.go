@@ -21,8 +21,12 @@ func TestDualStack(t *testing.T) {
 		// 2001:db8:10:: is the subnet-router anycast address of its /64: never a VIP.
 		t.Errorf("RequireDualStack (IPv6 first) got %v, want [2001:db8:10::1 198.18.10.1] in ipFamilies order", got)
 	}
-	if got := getService(t, ns, require.Name).Annotations[provider.AnnotationAllocatedPool]; got != "2001:db8:10::1=dual,198.18.10.1=dual" {
-		t.Errorf("allocated-pool = %q, want 2001:db8:10::1=dual,198.18.10.1=dual", got)
+	held := getService(t, ns, require.Name)
+	expectNoPin(t, held)
+	for _, vip := range []string{"2001:db8:10::1", "198.18.10.1"} {
+		if got := attributedPool(t, held, vip); got != "dual" {
+			t.Errorf("%s is attributed to pool %q, want dual", vip, got)
+		}
 	}
 	prefer := createService(t, withFamilies(newService(ns, "prefer"), v1.IPFamilyPolicyPreferDualStack, v1.IPv4Protocol, v1.IPv6Protocol))
 	if got := waitIngress(t, ns, prefer.Name, 2, waitTimeout); got[0] != "198.18.10.2" || got[1] != "2001:db8:10::2" {
@@ -195,8 +199,10 @@ func TestPoolSelection(t *testing.T) {
 		if got := waitIngress(t, ns, o.name, 1, waitTimeout); got[0] != o.want {
 			t.Errorf("%s got %v, want %s from %s", o.name, got, o.want, o.pool)
 		}
-		if got := getService(t, ns, o.name).Annotations[provider.AnnotationAllocatedPool]; got != o.want+"="+o.pool {
-			t.Errorf("%s allocated-pool = %q, want %s=%s", o.name, got, o.want, o.pool)
+		svc := getService(t, ns, o.name)
+		expectNoPin(t, svc)
+		if got := attributedPool(t, svc, o.want); got != o.pool {
+			t.Errorf("%s: %s is attributed to pool %q, want %s", o.name, o.want, got, o.pool)
 		}
 	}
 	// Every automatic pool is full; the manual one is not offered.
@@ -244,7 +250,7 @@ func TestDeletionReleases(t *testing.T) {
 		t.Errorf("after deleting one (%v), the next Service got %v; want the lowest free address back", first, got)
 	}
 
-	// Turning a Service into ClusterIP releases its VIP too, and drops our annotation.
+	// Turning a Service into ClusterIP releases its VIP too.
 	svc := getService(t, ns, "two")
 	svc.Spec.Type = v1.ServiceTypeClusterIP
 	svc.Spec.Ports[0].NodePort = 0
@@ -252,10 +258,6 @@ func TestDeletionReleases(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitPool(t, "churn", "1 used after type change", func(p *v1alpha1.IPPool) bool { return p.Status.IPv4 != nil && p.Status.IPv4.Used == 1 })
-	waitFor(t, "allocated-pool annotation removed", func() bool {
-		_, ok := getService(t, ns, "two").Annotations[provider.AnnotationAllocatedPool]
-		return !ok
-	})
 }
 
 func withFamilies(svc *v1.Service, policy v1.IPFamilyPolicy, families ...v1.IPFamily) *v1.Service {

@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/baremetal-dev/cloud-provider-baremetal/api/v1alpha1"
+	"github.com/baremetal-dev/cloud-provider-baremetal/api/v1alpha1/poolindex"
 )
 
 const (
@@ -311,5 +312,39 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	})
 	if err != nil {
 		t.Fatalf("waiting for %s: %v", what, err)
+	}
+}
+
+// attributedPool is the pool the announcer and a restarted CCM attribute a VIP of svc to: the
+// allocated-pool annotation's entry, else the first IPPool containing it (package poolindex).
+func attributedPool(t *testing.T, svc *v1.Service, vip string) string {
+	t.Helper()
+	list, err := env.Dynamic.Resource(v1alpha1.IPPoolResource).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatalf("listing IPPools: %v", err)
+	}
+	pools := make([]*v1alpha1.IPPool, 0, len(list.Items))
+	for i := range list.Items {
+		p := &v1alpha1.IPPool{}
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(list.Items[i].Object, p); err != nil {
+			t.Fatal(err)
+		}
+		pools = append(pools, p)
+	}
+	for i, ing := range svc.Status.LoadBalancer.Ingress {
+		if ing.IP == vip {
+			return poolindex.New(pools).PoolOf(svc.Annotations, vip, i)
+		}
+	}
+	t.Fatalf("%s/%s does not hold %s (status %v)", svc.Namespace, svc.Name, vip, svc.Status.LoadBalancer.Ingress)
+	return ""
+}
+
+// expectNoPin fails if the CCM wrote an allocated-pool annotation where the addresses tell the
+// pools: a write, and a second sync of the Service, for nothing.
+func expectNoPin(t *testing.T, svc *v1.Service) {
+	t.Helper()
+	if value, ok := svc.Annotations[v1alpha1.AnnotationAllocatedPool]; ok {
+		t.Errorf("%s/%s has allocated-pool %q although its addresses tell its pools", svc.Namespace, svc.Name, value)
 	}
 }

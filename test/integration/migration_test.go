@@ -93,8 +93,8 @@ spec:
 		if got := ingressIPs(svc); !slices.Equal(got, ips) {
 			t.Errorf("%s: MetalLB had given it %v, after the migration it has %v", name, ips, got)
 		}
-		if got := v1alpha1.AllocatedPoolOf(svc.Annotations[provider.AnnotationAllocatedPool], ips[0], 0); got != pool {
-			t.Errorf("%s: allocated-pool annotation %q names %q, want %q", name, svc.Annotations[provider.AnnotationAllocatedPool], got, pool)
+		if got := attributedPool(t, svc, ips[0]); got != pool {
+			t.Errorf("%s: %s is attributed to pool %q (allocated-pool %q), want %q", name, ips[0], got, svc.Annotations[provider.AnnotationAllocatedPool], pool)
 		}
 		for _, e := range serviceEvents(ns, name) {
 			if e.Reason == "VIPMoved" || e.Reason == "VIPConflict" {

@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	"github.com/baremetal-dev/cloud-provider-baremetal/api/v1alpha1"
-	"github.com/baremetal-dev/cloud-provider-baremetal/provider"
 )
 
 // TestSeedDemo is the demo the project grew from: an nginx Service stuck in <pending> gets the
@@ -18,8 +17,10 @@ func TestSeedDemo(t *testing.T) {
 	if ips[0] != "192.168.1.240" {
 		t.Fatalf("nginx got %v, want 192.168.1.240", ips)
 	}
-	if got := getService(t, ns, "nginx").Annotations[provider.AnnotationAllocatedPool]; got != "192.168.1.240=first-pool" {
-		t.Errorf("annotation %s = %q, want 192.168.1.240=first-pool", provider.AnnotationAllocatedPool, got)
+	nginx := getService(t, ns, "nginx")
+	expectNoPin(t, nginx)
+	if got := attributedPool(t, nginx, "192.168.1.240"); got != "first-pool" {
+		t.Errorf("192.168.1.240 is attributed to pool %q, want first-pool", got)
 	}
 	pool := waitPool(t, "first-pool", "usage 1 of 11", func(p *v1alpha1.IPPool) bool {
 		return p.Status.IPv4 != nil && p.Status.IPv4.Used == 1

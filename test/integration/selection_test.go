@@ -73,7 +73,7 @@ func TestNewNamespaceIsJudgedOnItsLabels(t *testing.T) {
 		got := waitIngress(t, name, "svc", 1, waitTimeout)
 		if addr, err := netip.ParseAddr(got[0]); err != nil || !fallback.Contains(addr) {
 			t.Errorf("Service %s/svc in a namespace labelled %s=excluded got %v from pool %q, want an address of nsjudge-fallback (%s)",
-				name, exclusionLabel, got, getService(t, name, "svc").Annotations[provider.AnnotationAllocatedPool], fallback)
+				name, exclusionLabel, got, attributedPool(t, getService(t, name, "svc"), got[0]), fallback)
 		}
 	}
 	requireCCMAlive(t)

@@ -145,9 +145,12 @@ func TestStateRebuiltBeforeFirstSync(t *testing.T) {
 	if got := waitIngress(t, ns, "holder", 1, waitTimeout); got[0] != "198.18.19.1" {
 		t.Errorf("holder has %v, want to keep 198.18.19.1", got)
 	}
-	waitFor(t, "holder annotated with its pool", func() bool {
-		return getService(t, ns, "holder").Annotations[provider.AnnotationAllocatedPool] == "198.18.19.1=rebuild"
-	})
+	waitEventCountAbove(t, ns, "holder", 0, waitTimeout, "EnsuredLoadBalancer")
+	rebuilt := getService(t, ns, "holder")
+	expectNoPin(t, rebuilt)
+	if got := attributedPool(t, rebuilt, "198.18.19.1"); got != "rebuild" {
+		t.Errorf("holder's VIP is attributed to pool %q, want rebuild", got)
+	}
 }
 
 // TestPoolEditedAway: a VIP whose address is removed from its pool stays with its Service, which
