@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	cloudprovider "k8s.io/cloud-provider"
+	"k8s.io/klog/v2"
 
 	"github.com/baremetal-dev/cloud-provider-baremetal/provider/ipam"
 )
@@ -137,7 +138,42 @@ func (c *Cloud) Initialize(builder cloudprovider.ControllerClientBuilder, stop <
 // SetInformers is called by the controller manager right after Initialize, with the informer
 // factory its controllers use: Services and Namespaces are then cached once, not twice.
 func (c *Cloud) SetInformers(factory informers.SharedInformerFactory) {
+	// Before the factory starts: the transform applies to the one Service cache the service
+	// controller and the provider share.
+	if err := factory.Core().V1().Services().Informer().SetTransform(trimService); err != nil {
+		klog.FromContext(c.runCtx).Info("Services are cached whole", "reason", err.Error())
+	}
 	go c.run(c.runCtx, factory)
+}
+
+// lastAppliedAnnotation is kubectl apply's copy of the whole object it last applied.
+const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
+
+// trimService drops from each cached Service what neither the service controller nor the
+// provider reads: managedFields, and kubectl's last-applied copy of the object, which together
+// are often larger than the rest of it. Both compute their patches between two copies of the
+// cached object, so a patch never touches what was dropped.
+func trimService(obj any) (any, error) {
+	if tombstone, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		trimmed, err := trimService(tombstone.Obj)
+		tombstone.Obj = trimmed
+		return tombstone, err
+	}
+	svc, ok := obj.(*v1.Service)
+	if !ok {
+		return obj, nil
+	}
+	svc.ManagedFields = nil
+	if _, ok := svc.Annotations[lastAppliedAnnotation]; ok {
+		annotations := make(map[string]string, len(svc.Annotations)-1)
+		for k, v := range svc.Annotations {
+			if k != lastAppliedAnnotation {
+				annotations[k] = v
+			}
+		}
+		svc.Annotations = annotations
+	}
+	return svc, nil
 }
 
 // LoadBalancer returns the VIP allocator.

@@ -47,6 +47,7 @@ type AddressBlock string
 // +kubebuilder:subresource:status
 // +kubebuilder:printcolumn:name="Addresses",type=string,JSONPath=".spec.addresses"
 // +kubebuilder:printcolumn:name="Auto",type=boolean,JSONPath=".spec.autoAssign"
+// +kubebuilder:printcolumn:name="Priority",type=integer,JSONPath=".spec.priority",priority=1
 // +kubebuilder:printcolumn:name="IPv4 Used",type=integer,JSONPath=".status.ipv4.used"
 // +kubebuilder:printcolumn:name="IPv4 Free",type=string,JSONPath=".status.ipv4.free"
 // +kubebuilder:printcolumn:name="IPv6 Used",type=integer,JSONPath=".status.ipv6.used"
@@ -76,6 +77,8 @@ type IPPoolSpec struct {
 	AutoAssign *bool `json:"autoAssign,omitempty"`
 
 	// Priority orders the pools a Service may get an address from: lower first, ties by name.
+	// The same order attributes a VIP to a pool: the first pool containing it, unless the
+	// Service's baremetal.dev/allocated-pool annotation names another.
 	// +kubebuilder:default=0
 	// +optional
 	Priority int32 `json:"priority,omitempty"`

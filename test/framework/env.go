@@ -127,6 +127,14 @@ func (e *Env) CCMAlive() error {
 	return nil
 }
 
+// CCMPID is the process ID of the running cloud-controller-manager, or 0.
+func (e *Env) CCMPID() int {
+	if e.ccm == nil {
+		return 0
+	}
+	return e.ccm.PID()
+}
+
 // CCMLog is the path of the cloud-controller-manager's log.
 func (e *Env) CCMLog() string { return filepath.Join(e.Dir, "baremetal-cloud-controller-manager.log") }
 

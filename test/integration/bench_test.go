@@ -35,19 +35,44 @@ func BenchmarkTimeToExternalIP(b *testing.B) {
 	// UnAvailableLoadBalancer warning to every sync, and the writes counted would not be a
 	// cluster's.
 	benchNodes(b, 3)
+	port := 0
+	if profileDir != "" {
+		port = freePort(b)
+	}
+	ours := func() {
+		env.StopCCM()
+		if err := env.StartCCM(shippedCCMArgs(b, port)...); err != nil {
+			b.Fatal(err)
+		}
+		// Not timed: a new CCM first waits for the old one's Lease to expire.
+		_, stop := measureSequential(b, fmt.Sprintf("bench-warmup-%d", time.Now().UnixNano()%1e6), 1)
+		stop()
+	}
+	ours()
+	defer func() {
+		env.StopCCM()
+		if err := env.StartCCM(framework.CCMArgs()...); err != nil {
+			b.Fatal(err)
+		}
+	}()
+	prof := newProfiler(port)
 	b.Run("sequential-200", func(b *testing.B) { benchSequential(b, "bench-seq", settle) })
-	b.Run("burst-1000", func(b *testing.B) { benchBurst(b, "bench-burst", settle) })
+	b.Run("burst-1000", func(b *testing.B) {
+		wait := prof.cpu(b, "cpu-burst-1000.pprof", 15)
+		benchBurst(b, "bench-burst", settle)
+		wait()
+	})
 	// The upstream floor, in the same run: the same command and flags with a provider whose
 	// EnsureLoadBalancer returns at once (test/integration/floorccm).
 	b.Run("floor-sequential-200", func(b *testing.B) {
-		withFloorCCM(b, func() { benchSequential(b, "bench-floor-seq", settle) })
+		withFloorCCM(b, ours, func() { benchSequential(b, "bench-floor-seq", settle) })
 	})
 	b.Run("floor-burst-1000", func(b *testing.B) {
-		withFloorCCM(b, func() { benchBurst(b, "bench-floor-burst", settle) })
+		withFloorCCM(b, ours, func() { benchBurst(b, "bench-floor-burst", settle) })
 	})
 	b.Run("restart-with-10000", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
-			measureRestart(b, fmt.Sprintf("bench-restart-%d", i), 10000)
+			measureRestart(b, fmt.Sprintf("bench-restart-%d", i), 10000, port, prof)
 		}
 	})
 }
@@ -57,10 +82,11 @@ func BenchmarkTimeToExternalIP(b *testing.B) {
 func benchSequential(b *testing.B, prefix string, settle time.Duration) {
 	for i := 0; i < b.N; i++ {
 		before := apiWrites(b)
-		lat := measureSequential(b, fmt.Sprintf("%s-%d", prefix, i), 200)
+		lat, stop := measureSequential(b, fmt.Sprintf("%s-%d", prefix, i), 200)
 		reportPercentiles(b, lat)
 		time.Sleep(settle)
 		reportWrites(b, before, apiWrites(b), 200)
+		stop()
 	}
 }
 
@@ -68,18 +94,20 @@ func benchSequential(b *testing.B, prefix string, settle time.Duration) {
 func benchBurst(b *testing.B, prefix string, settle time.Duration) {
 	for i := 0; i < b.N; i++ {
 		before := apiWrites(b)
-		total, lat := measureBurst(b, fmt.Sprintf("%s-%d", prefix, i), 1000)
+		total, lat, stop := measureBurst(b, fmt.Sprintf("%s-%d", prefix, i), 1000)
 		reportPercentiles(b, lat)
 		b.ReportMetric(total.Seconds(), "s-all-assigned")
 		b.ReportMetric(float64(len(lat.fromStart))/total.Seconds(), "services/s")
 		time.Sleep(settle)
 		reportWrites(b, before, apiWrites(b), 1000)
+		stop()
 	}
 }
 
-func measureSequential(b *testing.B, ns string, n int) latencies {
+// measureSequential creates n Services one after another; stop tears the namespace down, once
+// the writes that follow have been counted.
+func measureSequential(b *testing.B, ns string, n int) (latencies, func()) {
 	created, assigned, stop := benchNamespace(b, ns, "198.18.128.0/17")
-	defer stop()
 	for i := range n {
 		name := fmt.Sprintf("svc-%04d", i)
 		start := time.Now()
@@ -88,16 +116,15 @@ func measureSequential(b *testing.B, ns string, n int) latencies {
 		}
 		created(name, start)
 	}
-	return assigned(n)
+	return assigned(n), stop
 }
 
-func measureBurst(b *testing.B, ns string, n int) (time.Duration, latencies) {
+func measureBurst(b *testing.B, ns string, n int) (time.Duration, latencies, func()) {
 	created, assigned, stop := benchNamespace(b, ns, "198.18.128.0/17")
-	defer stop()
 	start := time.Now()
 	createBurst(b, ns, n, created)
 	lat := assigned(n)
-	return time.Since(start), lat
+	return time.Since(start), lat, stop
 }
 
 // createBurst creates n Services from 16 concurrent clients, recording each creation.
@@ -124,11 +151,25 @@ func createBurst(b *testing.B, ns string, n int, created func(string, time.Time)
 // Service created right after the restart waits for its VIP, and how many of the existing
 // Services' statuses the restart rewrote (it should rewrite none). The restarted CCM runs without
 // leader election: with it, a restart first waits for the old lease to expire (15 s by default).
-func measureRestart(b *testing.B, ns string, n int) {
+func measureRestart(b *testing.B, ns string, n int, port int, prof *profiler) {
 	created, assigned, stop := benchNamespace(b, ns, "198.18.128.0/17")
 	defer stop()
+	before := usageOf(env.CCMPID())
+	waitProfile := prof.cpu(b, "cpu-fill-10000.pprof", 60)
+	fillStart := time.Now()
 	createBurst(b, ns, n, created)
 	assigned(n)
+	fill := time.Since(fillStart)
+	time.Sleep(3 * time.Second) // the pool status and events that follow the last VIP
+	after := usageOf(env.CCMPID())
+	waitProfile()
+	prof.heap(b, "heap-after-10000.pprof")
+	if before.measuredWell && after.measuredWell {
+		b.ReportMetric((after.cpu - before.cpu).Seconds(), "cpu-s-fill")
+		b.ReportMetric(after.rssMiB, "MiB-rss-after-fill")
+		b.ReportMetric(after.peakRSSMiB, "MiB-peak-rss")
+	}
+	b.ReportMetric(float64(n)/fill.Seconds(), "services/s-fill")
 
 	w, err := env.Client.CoreV1().Services(ns).Watch(context.Background(), metav1.ListOptions{})
 	if err != nil {
@@ -148,14 +189,14 @@ func measureRestart(b *testing.B, ns string, n int) {
 	}()
 	time.Sleep(time.Second) // let the watch start
 	env.StopCCM()
-	args := append(slices.DeleteFunc(slices.Clone(framework.CCMArgs()), func(a string) bool { return a == "--leader-elect=true" }), "--leader-elect=false")
+	args := append(slices.DeleteFunc(shippedCCMArgs(b, port), func(a string) bool { return a == "--leader-elect=true" }), "--leader-elect=false")
 	start := time.Now()
 	if err := env.StartCCM(args...); err != nil {
 		b.Fatal(err)
 	}
 	defer func() {
 		env.StopCCM()
-		if err := env.StartCCM(framework.CCMArgs()...); err != nil {
+		if err := env.StartCCM(shippedCCMArgs(b, port)...); err != nil {
 			b.Fatal(err)
 		}
 	}()
@@ -250,6 +291,9 @@ func benchNamespace(b *testing.B, ns, cidr string) (created func(name string, st
 	stop = func() {
 		w.Stop()
 		<-done
+		// The Services first: deleting a pool under Services that hold its VIPs makes the CCM
+		// pin each of them to it, writes no benchmark should count or wait for.
+		deleteServicesOf(b, ns)
 		_ = env.Client.CoreV1().Namespaces().Delete(ctx, ns, metav1.DeleteOptions{})
 		deletePool(ns)
 	}
@@ -316,8 +360,8 @@ func benchNodes(b *testing.B, n int) {
 }
 
 // withFloorCCM runs measure with test/integration/floorccm in our CCM's place, then brings ours
-// back.
-func withFloorCCM(b *testing.B, measure func()) {
+// back with restore.
+func withFloorCCM(b *testing.B, restore func(), measure func()) {
 	bin := filepath.Join(b.TempDir(), "floorccm")
 	build := exec.Command("go", "build", "-o", bin, "./floorccm")
 	if out, err := build.CombinedOutput(); err != nil {
@@ -329,17 +373,15 @@ func withFloorCCM(b *testing.B, measure func()) {
 	env.StopCCM()
 	defer func() {
 		deleteBenchServices(b)
-		env.StopCCM()
-		if err := env.StartCCM(framework.CCMArgs()...); err != nil {
-			b.Fatal(err)
-		}
+		restore()
 	}()
-	args := slices.DeleteFunc(slices.Clone(framework.CCMArgs()), func(a string) bool { return strings.HasPrefix(a, "--cloud-provider=") })
+	args := slices.DeleteFunc(shippedCCMArgs(b, 0), func(a string) bool { return strings.HasPrefix(a, "--cloud-provider=") })
 	if err := env.StartCCMBinary(bin, append(args, "--cloud-provider=floor", "--controllers=service")...); err != nil {
 		b.Fatal(err)
 	}
 	// Not timed: the floor CCM first waits for our CCM's Lease to expire.
-	measureSequential(b, fmt.Sprintf("bench-floor-warmup-%d", time.Now().UnixNano()%1e6), 1)
+	_, stop := measureSequential(b, fmt.Sprintf("bench-floor-warmup-%d", time.Now().UnixNano()%1e6), 1)
+	stop()
 	measure()
 }
 
@@ -347,35 +389,43 @@ func withFloorCCM(b *testing.B, measure func()) {
 // gone (the running CCM removes their finalizers; the integration control plane has no namespace
 // controller, so the namespaces stay, empty).
 func deleteBenchServices(b *testing.B) {
-	ctx := context.Background()
-	list, err := env.Client.CoreV1().Namespaces().List(ctx, metav1.ListOptions{})
+	list, err := env.Client.CoreV1().Namespaces().List(context.Background(), metav1.ListOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	var names []string
 	for _, ns := range list.Items {
 		if strings.HasPrefix(ns.Name, "bench-") {
-			names = append(names, ns.Name)
-			services, err := env.Client.CoreV1().Services(ns.Name).List(ctx, metav1.ListOptions{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			for _, svc := range services.Items {
-				_ = env.Client.CoreV1().Services(ns.Name).Delete(ctx, svc.Name, metav1.DeleteOptions{})
-			}
+			deleteServicesOf(b, ns.Name)
 		}
 	}
+}
+
+// deleteServicesOf deletes a namespace's Services and waits until they are gone.
+func deleteServicesOf(b *testing.B, ns string) {
+	ctx := context.Background()
+	services, err := env.Client.CoreV1().Services(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16) // Services have no deletecollection
+	for _, svc := range services.Items {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			_ = env.Client.CoreV1().Services(ns).Delete(ctx, svc.Name, metav1.DeleteOptions{})
+		})
+	}
+	wg.Wait()
 	deadline := time.Now().Add(5 * time.Minute)
-	for _, name := range names {
-		for {
-			left, err := env.Client.CoreV1().Services(name).List(ctx, metav1.ListOptions{})
-			if err == nil && len(left.Items) == 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				b.Fatalf("Services of namespace %s are still there after 5 minutes", name)
-			}
-			time.Sleep(200 * time.Millisecond)
+	for {
+		left, err := env.Client.CoreV1().Services(ns).List(ctx, metav1.ListOptions{})
+		if err == nil && len(left.Items) == 0 {
+			return
 		}
+		if time.Now().After(deadline) {
+			b.Fatalf("Services of namespace %s are still there after 5 minutes", ns)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
