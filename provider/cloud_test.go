@@ -16,7 +16,7 @@ func TestTrimService(t *testing.T) {
 				lastAppliedAnnotation: `{"kind":"Service"}`,
 				AnnotationPool:        "first",
 			},
-			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl", FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:spec":{}}`)}}},
+			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl", FieldsV1: metav1.NewFieldsV1(`{"f:spec":{}}`)}},
 		}}
 	}
 	check := func(t *testing.T, got any) {

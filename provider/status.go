@@ -22,8 +22,10 @@ import (
 	"github.com/baremetal-dev/cloud-provider-baremetal/provider/ipam"
 )
 
-// statusCoalesce batches the status writes of a burst of allocations into one per pool.
-const statusCoalesce = 250 * time.Millisecond
+// statusCoalesce batches the status writes of a burst of allocations into one per pool: the
+// usage counts are for people and lag by at most this; the sharing records a restart needs are
+// written before the status that relies on them (recordShares), not here.
+const statusCoalesce = time.Second
 
 // markAllPoolsDirty schedules a status write for every pool. c.mu must be held.
 func (c *Cloud) markAllPoolsDirty() {
