@@ -49,6 +49,10 @@ type Cloud struct {
 	// allocatedFrom records the pool each held VIP came from: the allocated-pool annotation, and
 	// the pool whose status reports it when an edit removes it from the spec.
 	allocatedFrom map[netip.Addr]string
+	// reported holds, per Service, the pool its last sync reported for each VIP it holds: what
+	// its allocated-pool annotation, or the address without one, says. A pool edit can change
+	// what the address says; this is what it said before.
+	reported map[string][]vip
 	// owners remembers the UID of the Service holding VIPs under a key, so a delete event for an
 	// old object never releases the VIPs of a new one with the same name.
 	owners map[string]types.UID
@@ -102,6 +106,7 @@ func New(config io.Reader) (*Cloud, error) {
 		pools:               map[string]*poolConfig{},
 		allocatedFrom:       map[netip.Addr]string{},
 		owners:              map[string]types.UID{},
+		reported:            map[string][]vip{},
 		warnedOutside:       map[netip.Addr]bool{},
 		deprecationReported: map[types.UID]string{},
 		retiring:            map[string]map[netip.Addr]bool{},

@@ -79,7 +79,7 @@ func (c *Cloud) EnsureLoadBalancer(ctx context.Context, _ string, svc *v1.Servic
 	}
 	logger.V(2).Info("Ensured VIPs", "vips", vipStrings(vips))
 	if repin {
-		if err := c.patchAllocatedPool(ctx, svc, pin); err != nil {
+		if err := c.patchAllocatedPool(ctx, svc, pin, ""); err != nil {
 			return nil, err
 		}
 	}
@@ -103,7 +103,7 @@ func (c *Cloud) EnsureLoadBalancerDeleted(ctx context.Context, _ string, svc *v1
 		klog.FromContext(ctx).Info("Released VIPs", "service", klog.KObj(svc), "vips", released)
 	}
 	if _, ok := svc.Annotations[AnnotationAllocatedPool]; ok && svc.DeletionTimestamp == nil {
-		return c.patchAllocatedPool(ctx, svc, nil)
+		return c.patchAllocatedPool(ctx, svc, nil, "")
 	}
 	return nil
 }
@@ -185,6 +185,7 @@ func (c *Cloud) allocate(svc *v1.Service, ns *v1.Namespace, req request) ([]vip,
 		}
 	}
 	c.owners[key] = svc.UID
+	c.reported[key] = slices.Clone(vips)
 	c.expectStatus(svc, loadBalancerStatus(svc, vips).Ingress)
 	return vips, nil
 }
@@ -193,7 +194,7 @@ func (c *Cloud) allocate(svc *v1.Service, ns *v1.Namespace, req request) ([]vip,
 // that still fits, else a new one from the first pool (by priority, then name) that has one.
 func (c *Cloud) allocateFamily(svc *v1.Service, ns *v1.Namespace, req request, family ipam.Family, current []netip.Addr) (vip, error) {
 	if want, ok := req.requested[family]; ok {
-		pool := c.allocatedFrom[want]
+		pool := c.heldFrom(svc, want)
 		if !slices.Contains(current, want) {
 			var err error
 			if pool, err = c.poolForRequested(svc, ns, req, want); err != nil {
@@ -280,10 +281,7 @@ func (c *Cloud) allocateNew(svc *v1.Service, ns *v1.Namespace, req request, fami
 // another pool than the VIP came from moves it; a named pool edited to no longer contain the VIP,
 // or a VIP of unknown origin (migrated from MetalLB, say), keeps it.
 func (c *Cloud) keptVIPPool(svc *v1.Service, req request, addr netip.Addr) (string, bool) {
-	from := annotatedPool(svc, addr)
-	if from == "" {
-		from = c.allocatedFrom[addr]
-	}
+	from := c.heldFrom(svc, addr)
 	if req.pool == "" {
 		return c.poolFor(addr, from), true
 	}
@@ -296,8 +294,25 @@ func (c *Cloud) keptVIPPool(svc *v1.Service, req request, addr netip.Addr) (stri
 	return "", false
 }
 
+// heldFrom names the pool the Service holds a VIP from: its allocated-pool annotation's entry,
+// else the pool its last sync reported, else the pool the VIP was first allocated from ("" if
+// unknown). c.mu must be held.
+func (c *Cloud) heldFrom(svc *v1.Service, addr netip.Addr) string {
+	if from := annotatedPool(svc, addr); from != "" {
+		return from
+	}
+	for _, v := range c.reported[serviceKey(svc)] {
+		if v.addr == addr && v.pool != "" {
+			return v.pool
+		}
+	}
+	return c.allocatedFrom[addr]
+}
+
 // annotatedPool reads, from the allocated-pool annotation the provider wrote, the pool a VIP in
 // the Service's status came from.
+// A keyed entry counts whether or not the status shows the VIP yet (the annotation is written
+// first); a positional one, from an older CCM, only for a VIP the status shows.
 func annotatedPool(svc *v1.Service, addr netip.Addr) string {
 	value := svc.Annotations[AnnotationAllocatedPool]
 	for i, ing := range svc.Status.LoadBalancer.Ingress {
@@ -305,7 +320,7 @@ func annotatedPool(svc *v1.Service, addr netip.Addr) string {
 			return v1alpha1.AllocatedPoolOf(value, ing.IP, i)
 		}
 	}
-	return ""
+	return v1alpha1.AllocatedPoolOf(value, addr.String(), -1)
 }
 
 // candidatePools are the pools a Service may get a new address of this family from, in order.

@@ -63,6 +63,8 @@ type statusWrite struct {
 	uid     string
 	gen     int
 	ingress []v1.LoadBalancerIngress
+	// poolEdits is the world's count of pool edits when the sync ran.
+	poolEdits int
 }
 
 type modelWorld struct {
@@ -74,6 +76,7 @@ type modelWorld struct {
 	pools      map[string]*v1alpha1.IPPool
 	namespaces map[string]*v1.Namespace
 	uid        int
+	poolEdits  int
 	step       int
 	what       string
 	history    []string
@@ -101,7 +104,12 @@ func newModelWorld(t *testing.T, seed uint64) *modelWorld {
 	prodOnly := testPool("prod-only", "10.0.3.1-10.0.3.3")
 	prodOnly.Spec.Priority = -1
 	prodOnly.Spec.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"env": "prod"}}
-	for _, p := range []*v1alpha1.IPPool{testPool("a", "10.0.0.0/29"), w.editedB(), manual, v6pool, prodOnly} {
+	// Over all of them, last by priority and handing out nothing by itself: every VIP's address
+	// is in two pools, and a Service naming this one takes it from under the others.
+	wide := testPool("wide", "10.0.0.0/22")
+	wide.Spec.Priority = 10
+	wide.Spec.AutoAssign = boolPtr(false)
+	for _, p := range []*v1alpha1.IPPool{testPool("a", "10.0.0.0/29"), w.editedB(), manual, v6pool, prodOnly, wide} {
 		w.pools[p.Name] = p
 	}
 	w.start()
@@ -157,151 +165,6 @@ func (w *modelWorld) fail(format string, args ...any) {
 	w.t.Fatalf("step %d (%s): %s", w.step, w.what, fmt.Sprintf(format, args...))
 }
 
-func (w *modelWorld) newService(name string) *v1.Service {
-	w.uid++
-	rng := w.rng
-	ns := "default"
-	if rng.IntN(3) == 0 {
-		ns = "prod"
-	}
-	opts := []svcOption{withNamespace(ns), withUID(fmt.Sprint("uid-", w.uid)), createdAt(w.uid)}
-	switch r := rng.IntN(20); {
-	case r < 8:
-	case r < 11:
-		opts = append(opts, withFamilies(ss, v4))
-	case r < 13:
-		opts = append(opts, withFamilies(ss, v6))
-	case r < 16:
-		opts = append(opts, withFamilies(pds, v4, v6))
-	case r < 18:
-		opts = append(opts, withFamilies(rds, v4, v6))
-	default:
-		opts = append(opts, withFamilies(rds, v6, v4))
-	}
-	svc := testService(name, opts...)
-	w.mutateSharing(svc)
-	w.mutatePorts(svc)
-	if rng.IntN(5) == 0 {
-		withLocal(map[string]string{"app": []string{"x", "y"}[rng.IntN(2)]})(svc)
-	}
-	if rng.IntN(5) == 0 {
-		w.mutatePool(svc)
-	}
-	if len(svc.Spec.IPFamilies) == 0 && rng.IntN(6) == 0 {
-		w.mutateRequested(svc)
-	}
-	return svc
-}
-
-func (w *modelWorld) mutateSharing(svc *v1.Service) {
-	delete(svc.Annotations, AnnotationSharingKey)
-	delete(svc.Annotations, "metallb.io/allow-shared-ip")
-	switch w.rng.IntN(4) {
-	case 0:
-		withAnnotation(AnnotationSharingKey, "k1")(svc)
-	case 1:
-		withAnnotation("metallb.io/allow-shared-ip", "k2")(svc)
-	}
-}
-
-func (w *modelWorld) mutatePorts(svc *v1.Service) {
-	var ports []v1.ServicePort
-	for _, p := range modelPorts {
-		if w.rng.IntN(2) == 0 {
-			ports = append(ports, p)
-		}
-	}
-	if len(ports) == 0 {
-		ports = modelPorts[:1]
-	}
-	svc.Spec.Ports = ports
-}
-
-func (w *modelWorld) mutatePool(svc *v1.Service) {
-	delete(svc.Annotations, AnnotationPool)
-	switch w.rng.IntN(3) {
-	case 0:
-		withAnnotation(AnnotationPool, "manual")(svc)
-	case 1:
-		withAnnotation(AnnotationPool, "b")(svc)
-	}
-}
-
-func (w *modelWorld) mutateRequested(svc *v1.Service) {
-	svc.Spec.LoadBalancerIP = ""
-	delete(svc.Annotations, AnnotationLoadBalancerIPs)
-	requestable := []string{"10.0.0.3", "10.0.1.2", "10.0.2.2", "10.0.3.1", "10.0.9.9"}
-	ip := requestable[w.rng.IntN(len(requestable))]
-	switch w.rng.IntN(3) {
-	case 0:
-		withLoadBalancerIP(ip)(svc)
-	case 1:
-		withAnnotation(AnnotationLoadBalancerIPs, ip)(svc)
-	}
-}
-
-// change applies one of the Service's own changes.
-func (w *modelWorld) change(m *modelService) string {
-	svc := m.svc.DeepCopy()
-	var what string
-	switch w.rng.IntN(8) {
-	case 0:
-		w.mutatePorts(svc)
-		what = "ports"
-	case 7:
-		// The API server lets a Service gain or drop its secondary family, never change its
-		// primary one.
-		if len(svc.Spec.IPFamilies) == 0 || svc.Spec.IPFamilies[0] != v4 || svc.Spec.LoadBalancerIP != "" || svc.Annotations[AnnotationLoadBalancerIPs] != "" {
-			return ""
-		}
-		if len(svc.Spec.IPFamilies) == 2 {
-			withFamilies(ss, v4)(svc)
-			what = "families: dropped IPv6"
-		} else {
-			withFamilies([]v1.IPFamilyPolicy{pds, rds}[w.rng.IntN(2)], v4, v6)(svc)
-			what = "families: added IPv6"
-		}
-	case 1:
-		w.mutateSharing(svc)
-		what = "sharing key"
-	case 2:
-		if len(svc.Spec.IPFamilies) > 0 {
-			return ""
-		}
-		w.mutateRequested(svc)
-		what = "requested IP"
-	case 3:
-		w.mutatePool(svc)
-		what = "pool annotation"
-	case 4:
-		if svc.Annotations[AnnotationLoadBalancerIPs] == "garbage" {
-			delete(svc.Annotations, AnnotationLoadBalancerIPs)
-			what = "annotation repaired"
-		} else {
-			withAnnotation(AnnotationLoadBalancerIPs, "garbage")(svc)
-			svc.Spec.LoadBalancerIP = ""
-			what = "annotation broken"
-		}
-	case 5:
-		if svc.Spec.ExternalTrafficPolicy == v1.ServiceExternalTrafficPolicyLocal {
-			svc.Spec.ExternalTrafficPolicy = v1.ServiceExternalTrafficPolicyCluster
-			svc.Spec.Selector = nil
-		} else {
-			withLocal(map[string]string{"app": []string{"x", "y"}[w.rng.IntN(2)]})(svc)
-		}
-		what = "traffic policy"
-	default:
-		if svc.Annotations[AnnotationSharingKey] == "" {
-			return ""
-		}
-		withAnnotation(AnnotationSharingKey, []string{"k1", "k3"}[w.rng.IntN(2)])(svc)
-		what = "sharing key renamed"
-	}
-	m.svc = svc
-	m.gen++
-	return what
-}
-
 // sync is the service controller's sync of one Service: EnsureLoadBalancer, whose result it
 // writes to the status later (a later step, unless a restart comes first).
 func (w *modelWorld) sync(key string, m *modelService) {
@@ -320,7 +183,7 @@ func (w *modelWorld) sync(key string, m *modelService) {
 			w.checkNew(m, vips, req)
 			w.recordShares(vips)
 			w.annotatePools(m, vips)
-			m.pending = &statusWrite{uid: string(svc.UID), gen: m.gen, ingress: loadBalancerStatus(svc, vips).Ingress}
+			m.pending = &statusWrite{uid: string(svc.UID), gen: m.gen, ingress: loadBalancerStatus(svc, vips).Ingress, poolEdits: w.poolEdits}
 			w.stats["ensured"]++
 			return
 		}
@@ -411,6 +274,53 @@ func (w *modelWorld) writeStatus(key string, m *modelService) {
 	m.written = write.gen
 	w.syncLister()
 	w.c.onServiceUpdated(svc)
+	w.writePins()
+	// Nothing changed since the sync: the annotation it wrote must be the one the Service needs,
+	// or every pool event would rewrite it and every rewrite sync it again.
+	if write.gen == m.gen && write.poolEdits == w.poolEdits {
+		w.c.mu.Lock()
+		value, again := w.c.pinFor(svc)
+		w.c.mu.Unlock()
+		if again {
+			w.fail("%s: the allocated-pool annotation %q its sync wrote would be rewritten to %v", key, svc.Annotations[AnnotationAllocatedPool], ptrString(value))
+		}
+	}
+}
+
+// pinAfterEdit is a pool edit's pin pass: Services whose annotation no longer says what their
+// next sync would report are queued, and the pin writer runs.
+func (w *modelWorld) pinAfterEdit() {
+	w.poolEdits++
+	w.c.mu.Lock()
+	w.c.pinAfterPoolChange()
+	w.c.mu.Unlock()
+	w.writePins()
+}
+
+// writePins is the CCM's pin writer: each queued Service gets the annotation pinFor says.
+func (w *modelWorld) writePins() {
+	w.c.mu.Lock()
+	defer w.c.mu.Unlock()
+	for key := range w.c.pinPending {
+		delete(w.c.pinPending, key)
+		m, ok := w.services[key]
+		if !ok {
+			continue
+		}
+		value, write := w.c.pinFor(m.svc)
+		if !write {
+			continue
+		}
+		svc := m.svc.DeepCopy()
+		if value == nil {
+			delete(svc.Annotations, AnnotationAllocatedPool)
+		} else {
+			withAnnotation(AnnotationAllocatedPool, *value)(svc)
+		}
+		m.svc = svc
+		w.stats["pinned"]++
+	}
+	w.syncLister()
 }
 
 func (w *modelWorld) remove(key string, m *modelService) {
@@ -532,6 +442,7 @@ func runAllocationModel(t *testing.T, seed uint64, steps int) {
 			edited.Status = w.pools["b"].Status
 			w.pools["b"] = edited
 			setPool(w.c, w.pools["b"].DeepCopy())
+			w.pinAfterEdit()
 			w.stats["pool edits"]++
 		case r < 12:
 			w.what = "pool statuses written"

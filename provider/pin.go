@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/baremetal-dev/cloud-provider-baremetal/api/v1alpha1"
+	"github.com/baremetal-dev/cloud-provider-baremetal/provider/ipam"
 )
 
 // A VIP's pool is told by its address (the first pool, by priority then name, containing it:
@@ -42,6 +44,13 @@ func (c *Cloud) pinnedPools(svc *v1.Service, vips []vip) (*string, bool) {
 			}
 		}
 	}
+	// Entries for VIPs the Service no longer holds go too: one would speak again were the
+	// Service to get that address back.
+	for _, entry := range strings.Split(svc.Annotations[AnnotationAllocatedPool], ",") {
+		if addr, _, keyed := strings.Cut(entry, "="); keyed && !slices.ContainsFunc(vips, func(v vip) bool { return v.addr.String() == strings.TrimSpace(addr) }) {
+			stale = true
+		}
+	}
 	if !stale {
 		return nil, false
 	}
@@ -52,31 +61,73 @@ func (c *Cloud) pinnedPools(svc *v1.Service, vips []vip) (*string, bool) {
 	return &value, true
 }
 
-// pinAfterPoolChange queues an annotation for every Service holding a VIP whose address now
-// tells another pool than the one it came from (a pool edited, added, reprioritised or deleted),
-// so the announcer and a restarted CCM keep attributing it to its own pool. c.mu must be held.
+// pinAfterPoolChange queues every Service whose allocated-pool annotation no longer says what
+// its next sync would report (a pool edited, added, reprioritised or deleted makes an address tell
+// another pool, or none), so the announcer and a restarted CCM keep attributing each VIP to the
+// pool the Service holds it from. c.mu must be held.
 func (c *Cloud) pinAfterPoolChange() {
 	if c.services == nil {
 		return
 	}
 	queued := false
-	for addr, from := range c.allocatedFrom {
-		if from == "" || c.poolFor(addr) == from {
+	for key := range c.owners {
+		if c.pinPending[key] {
 			continue
 		}
-		for _, h := range c.alloc.Holders(addr) {
-			if !c.pinPending[h.Service] {
-				c.pinPending[h.Service] = true
-				queued = true
-			}
+		ns, name, _ := strings.Cut(key, "/")
+		svc, err := c.services.Services(ns).Get(name)
+		if err != nil {
+			continue
+		}
+		if _, write := c.pinFor(svc); write {
+			c.pinPending[key] = true
+			queued = true
 		}
 	}
 	if queued {
-		select {
-		case c.pinKick <- struct{}{}:
-		default:
+		c.kickPins()
+	}
+}
+
+func (c *Cloud) kickPins() {
+	select {
+	case c.pinKick <- struct{}{}:
+	default:
+	}
+}
+
+// pinFor is the allocated-pool annotation the Service needs for the VIPs its status shows and it
+// holds, each under the pool its next sync would report, and whether the one it has says
+// otherwise. c.mu must be held.
+func (c *Cloud) pinFor(svc *v1.Service) (*string, bool) {
+	if _, inFlight := c.inFlight[serviceKey(svc)]; inFlight {
+		// Its status does not show its last sync yet; the status' arrival looks again
+		// (onServiceUpdated), with the annotation that sync wrote.
+		return nil, false
+	}
+	req, err := parseRequest(svc)
+	if err != nil {
+		return nil, false
+	}
+	held := c.activeHeld(serviceKey(svc))
+	var vips []vip
+	for _, ing := range svc.Status.LoadBalancer.Ingress {
+		addr, err := netip.ParseAddr(ing.IP)
+		if err != nil || !slices.Contains(held, addr) {
+			continue
+		}
+		if want, ok := req.requested[ipam.FamilyOf(addr)]; ok && want == addr {
+			vips = append(vips, vip{addr: addr, pool: c.poolFor(addr, c.heldFrom(svc, addr), req.pool)})
+			continue
+		}
+		if pool, keep := c.keptVIPPool(svc, req, addr); keep {
+			vips = append(vips, vip{addr: addr, pool: pool})
 		}
 	}
+	if len(vips) == 0 {
+		return nil, false
+	}
+	return c.pinnedPools(svc, vips)
 }
 
 // writePins writes the queued annotations until ctx ends.
@@ -101,19 +152,15 @@ func (c *Cloud) writePins(ctx context.Context) {
 				c.mu.Lock()
 				c.pinPending[key] = true
 				c.mu.Unlock()
-				time.AfterFunc(time.Second, func() {
-					select {
-					case c.pinKick <- struct{}{}:
-					default:
-					}
-				})
+				time.AfterFunc(time.Second, c.kickPins)
 			}
 		}
 	}
 }
 
-// writePin adds to one Service's annotation an entry for each VIP in its status that has none and
-// whose address tells another pool than the one it came from.
+// writePin brings one Service's annotation in line with pinFor. The patch carries the
+// resourceVersion it was computed from: a sync that patched the annotation meanwhile wins, and
+// the Service is looked at again.
 func (c *Cloud) writePin(ctx context.Context, key string) error {
 	ns, name, _ := strings.Cut(key, "/")
 	svc, err := c.services.Services(ns).Get(name)
@@ -121,44 +168,34 @@ func (c *Cloud) writePin(ctx context.Context, key string) error {
 		return nil // gone: nothing to pin
 	}
 	c.mu.Lock()
-	var ips, pools []string
-	added := false
-	for i, ing := range svc.Status.LoadBalancer.Ingress {
-		addr, err := netip.ParseAddr(ing.IP)
-		if err != nil {
-			continue
-		}
-		if named := v1alpha1.AllocatedPoolOf(svc.Annotations[AnnotationAllocatedPool], ing.IP, i); named != "" {
-			ips, pools = append(ips, ing.IP), append(pools, named)
-			continue
-		}
-		if from := c.allocatedFrom[addr]; from != "" && c.poolFor(addr) != from {
-			ips, pools = append(ips, ing.IP), append(pools, from)
-			added = true
-		}
-	}
+	value, write := c.pinFor(svc)
 	c.mu.Unlock()
-	if !added {
+	if !write {
 		return nil
 	}
-	value := v1alpha1.FormatAllocatedPools(ips, pools)
-	return c.patchAllocatedPool(ctx, svc, &value)
+	return c.patchAllocatedPool(ctx, svc, value, svc.ResourceVersion)
 }
 
 // patchAllocatedPool sets (or with nil removes) the allocated-pool annotation: the only field of
 // a Service the provider writes besides the status the service controller writes for it.
-func (c *Cloud) patchAllocatedPool(ctx context.Context, svc *v1.Service, value *string) error {
+// With resourceVersion set, the patch applies only to that version of the Service.
+func (c *Cloud) patchAllocatedPool(ctx context.Context, svc *v1.Service, value *string, resourceVersion string) error {
 	// The UID makes the patch a no-op conflict on a new Service that took the name meanwhile.
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
+	meta := map[string]any{
 		"uid":         svc.UID,
 		"annotations": map[string]*string{AnnotationAllocatedPool: value},
-	}})
+	}
+	if resourceVersion != "" {
+		meta["resourceVersion"] = resourceVersion
+	}
+	patch, err := json.Marshal(map[string]any{"metadata": meta})
 	if err != nil {
 		return err
 	}
 	_, err = c.client.CoreV1().Services(svc.Namespace).Patch(ctx, svc.Name, types.MergePatchType, patch, metav1.PatchOptions{})
 	if apierrors.IsConflict(err) {
-		return fmt.Errorf("writing annotation %s on Service %s (UID %s): the Service was replaced: %w", AnnotationAllocatedPool, serviceKey(svc), svc.UID, err)
+		return fmt.Errorf("writing annotation %s on Service %s (UID %s, resourceVersion %q): the Service was replaced or changed meanwhile: %w",
+			AnnotationAllocatedPool, serviceKey(svc), svc.UID, resourceVersion, err)
 	}
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("writing annotation %s on Service %s: %w", AnnotationAllocatedPool, serviceKey(svc), err)

@@ -184,3 +184,94 @@ func TestPoolChangePinsTheVIPsItWouldReattribute(t *testing.T) {
 		})
 	}
 }
+
+// A Service that moves its baremetal.dev/pool to an overlapping pool that contains its VIP keeps
+// the VIP under the new pool; a pool event afterwards must not pin the old one (which its next
+// sync would unpin again, on every pool event).
+func TestNoPinLoopAfterTheServiceNamesAnotherOverlappingPool(t *testing.T) {
+	wide := testPool("wide", "192.0.2.0/24")
+	narrow := testPool("narrow", "192.0.2.8/29")
+	narrow.Spec.Priority = 5
+	c, _ := freshCloud(t, []*v1alpha1.IPPool{wide, narrow})
+	svc := syncAndWrite(t, c, testService("held", withAnnotation(AnnotationPool, "narrow")))
+	if got := svc.Annotations[AnnotationAllocatedPool]; got != "192.0.2.9=narrow" {
+		t.Fatalf("allocated-pool = %q, want 192.0.2.9=narrow", got)
+	}
+	withAnnotation(AnnotationPool, "wide")(svc)
+	svc = syncAndWrite(t, c, svc)
+	if got, ok := svc.Annotations[AnnotationAllocatedPool]; ok {
+		t.Fatalf("allocated-pool = %q after the Service named wide, which its address tells", got)
+	}
+	restoreFrom(t, c, svc)
+	c.mu.Lock()
+	c.pinAfterPoolChange()
+	pending := len(c.pinPending)
+	c.mu.Unlock()
+	if pending != 0 {
+		t.Errorf("%d Services queued for a pin, want none: the next sync would unpin it", pending)
+	}
+	if got := attributed(svc, "192.0.2.9", wide, narrow); got != "wide" {
+		t.Errorf("VIP attributed to %q, want wide", got)
+	}
+}
+
+// A pool shrunk away from a VIP that another pool contains: the Service's next sync reports the
+// other pool, which its address tells, so nothing is pinned.
+func TestNoPinWhenAnotherPoolTakesTheVIPOver(t *testing.T) {
+	home := testPool("home", "192.0.2.1-192.0.2.4")
+	other := testPool("other", "192.0.2.0/28")
+	other.Spec.Priority = 5
+	c, _ := freshCloud(t, []*v1alpha1.IPPool{home, other})
+	svc := syncAndWrite(t, c, testService("held"))
+	restoreFrom(t, c, svc)
+	shrunk := testPool("home", "192.0.2.3-192.0.2.4")
+	setPool(c, shrunk)
+	c.mu.Lock()
+	c.pinAfterPoolChange()
+	pending := len(c.pinPending)
+	c.mu.Unlock()
+	if pending != 0 {
+		t.Errorf("%d Services queued for a pin, want none", pending)
+	}
+	after := syncAndWrite(t, c, svc)
+	if got, ok := after.Annotations[AnnotationAllocatedPool]; ok {
+		t.Errorf("allocated-pool = %q, want none", got)
+	}
+	if got := attributed(after, "192.0.2.1", shrunk, other); got != "other" {
+		t.Errorf("VIP attributed to %q, want other", got)
+	}
+}
+
+// A pool edited between a sync and its status write cannot be judged on the Service yet (its
+// status does not show the VIP); the status' arrival is, and pins the pool the VIP came from.
+func TestPoolEditedBeforeTheStatusLandsIsPinnedWhenItDoes(t *testing.T) {
+	home := testPool("home", "192.0.2.1-192.0.2.4")
+	c, _ := freshCloud(t, []*v1alpha1.IPPool{home})
+	svc := testService("held")
+	vips, err := ensure(c, svc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	restoreFrom(t, c) // lister without the Service's new status
+	over := testPool("over", "192.0.2.0/28")
+	over.Spec.Priority = -1
+	setPool(c, over)
+	c.mu.Lock()
+	c.pinAfterPoolChange()
+	early := len(c.pinPending)
+	c.mu.Unlock()
+	if early != 0 {
+		t.Fatalf("%d Services queued before their status shows the VIP", early)
+	}
+
+	landed := svc.DeepCopy()
+	landed.Status.LoadBalancer = *loadBalancerStatus(svc, vips)
+	c.onServiceUpdated(landed)
+	c.mu.Lock()
+	value, write := c.pinFor(landed)
+	queued := c.pinPending["default/held"]
+	c.mu.Unlock()
+	if !queued || !write || ptrString(value) != "192.0.2.1=home" {
+		t.Errorf("after the status landed: queued %v, pin %v %q; want queued, 192.0.2.1=home", queued, write, ptrString(value))
+	}
+}

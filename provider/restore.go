@@ -87,6 +87,13 @@ func (c *Cloud) restore(ctx context.Context) int {
 				continue
 			}
 			c.owners[claim.Service] = h.svc.UID
+			// What the Service's annotation, or else its address, says now: a pool edit made
+			// while no CCM ran cannot be told from the pools as they were.
+			said := annotatedPool(h.svc, addr)
+			if said == "" {
+				said = c.poolFor(addr)
+			}
+			c.reported[claim.Service] = append(c.reported[claim.Service], vip{addr: addr, pool: said})
 			if _, known := c.allocatedFrom[addr]; !known {
 				// The annotation names the VIP, so it is the record even when the pool no
 				// longer contains it; without one the pool is derived, and the keep-or-move

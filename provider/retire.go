@@ -117,6 +117,12 @@ func (c *Cloud) onServiceUpdated(obj any) {
 			return
 		}
 		delete(c.inFlight, key)
+		// The status now shows what the sync returned. A pool edited between the two was
+		// looked at before the status showed these VIPs (pinAfterPoolChange): look again.
+		if _, write := c.pinFor(svc); write {
+			c.pinPending[key] = true
+			c.kickPins()
+		}
 	}
 	c.releaseRetiredLocked(svc)
 	c.narrowToStatusLocked(svc)

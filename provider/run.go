@@ -139,6 +139,7 @@ func (c *Cloud) releaseLocked(key string) []netip.Addr {
 		c.forgetIfFree(addr)
 	}
 	delete(c.owners, key)
+	delete(c.reported, key)
 	delete(c.retiring, key)
 	delete(c.inFlight, key)
 	return released
@@ -173,6 +174,9 @@ func (c *Cloud) onPool(ctx context.Context, obj any) {
 	cfg := newPoolConfig(pool)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	previous, known := c.pools[cfg.name]
+	// A new generation is a spec edit; the same one is a status write, most often our own.
+	specChanged := !known || previous.generation != cfg.generation || cfg.generation == 0
 	c.pools[cfg.name] = cfg
 	if cfg.addresses != nil {
 		c.alloc.SetPool(cfg.addresses)
@@ -180,8 +184,10 @@ func (c *Cloud) onPool(ctx context.Context, obj any) {
 		c.alloc.DeletePool(cfg.name)
 		klog.FromContext(ctx).Info("IPPool is invalid; it hands out nothing until fixed", "pool", cfg.name, "reason", cfg.invalid.Error())
 	}
-	c.checkOutsidePools(ctx)
-	c.pinAfterPoolChange()
+	if specChanged {
+		c.checkOutsidePools(ctx)
+		c.pinAfterPoolChange()
+	}
 	c.markAllPoolsDirty()
 }
 

@@ -417,14 +417,16 @@ func deleteServicesOf(b *testing.B, ns string) {
 		})
 	}
 	wg.Wait()
-	deadline := time.Now().Add(5 * time.Minute)
+	// Each deletion waits for the CCM to release the VIP and drop the finalizer.
+	wait := 2*time.Minute + time.Duration(len(services.Items))*50*time.Millisecond
+	deadline := time.Now().Add(wait)
 	for {
 		left, err := env.Client.CoreV1().Services(ns).List(ctx, metav1.ListOptions{})
 		if err == nil && len(left.Items) == 0 {
 			return
 		}
 		if time.Now().After(deadline) {
-			b.Fatalf("Services of namespace %s are still there after 5 minutes", ns)
+			b.Fatalf("Services of namespace %s are still there after %s", ns, wait)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
