@@ -136,10 +136,7 @@ func TestPoolChangePinsTheVIPsItWouldReattribute(t *testing.T) {
 			restoreFrom(t, c, svc) // the lister now serves the Service
 			pools := tc.edit(c)
 
-			c.mu.Lock()
-			c.pinAfterPoolChange()
-			pending := len(c.pinPending)
-			c.mu.Unlock()
+			pending := queuedPins(c)
 			if pending != 1 {
 				t.Fatalf("%d Services queued for a pin, want 1", pending)
 			}
@@ -203,10 +200,7 @@ func TestNoPinLoopAfterTheServiceNamesAnotherOverlappingPool(t *testing.T) {
 		t.Fatalf("allocated-pool = %q after the Service named wide, which its address tells", got)
 	}
 	restoreFrom(t, c, svc)
-	c.mu.Lock()
-	c.pinAfterPoolChange()
-	pending := len(c.pinPending)
-	c.mu.Unlock()
+	pending := queuedPins(c)
 	if pending != 0 {
 		t.Errorf("%d Services queued for a pin, want none: the next sync would unpin it", pending)
 	}
@@ -226,10 +220,7 @@ func TestNoPinWhenAnotherPoolTakesTheVIPOver(t *testing.T) {
 	restoreFrom(t, c, svc)
 	shrunk := testPool("home", "192.0.2.3-192.0.2.4")
 	setPool(c, shrunk)
-	c.mu.Lock()
-	c.pinAfterPoolChange()
-	pending := len(c.pinPending)
-	c.mu.Unlock()
+	pending := queuedPins(c)
 	if pending != 0 {
 		t.Errorf("%d Services queued for a pin, want none", pending)
 	}
@@ -256,10 +247,7 @@ func TestPoolEditedBeforeTheStatusLandsIsPinnedWhenItDoes(t *testing.T) {
 	over := testPool("over", "192.0.2.0/28")
 	over.Spec.Priority = -1
 	setPool(c, over)
-	c.mu.Lock()
-	c.pinAfterPoolChange()
-	early := len(c.pinPending)
-	c.mu.Unlock()
+	early := queuedPins(c)
 	if early != 0 {
 		t.Fatalf("%d Services queued before their status shows the VIP", early)
 	}
@@ -274,4 +262,12 @@ func TestPoolEditedBeforeTheStatusLandsIsPinnedWhenItDoes(t *testing.T) {
 	if !queued || !write || ptrString(value) != "192.0.2.1=home" {
 		t.Errorf("after the status landed: queued %v, pin %v %q; want queued, 192.0.2.1=home", queued, write, ptrString(value))
 	}
+}
+
+// queuedPins runs a pool change's pin pass and counts the Services it queued.
+func queuedPins(c *Cloud) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pinAfterPoolChange()
+	return len(c.pinPending)
 }
