@@ -46,8 +46,8 @@ func (c *Cloud) pinnedPools(svc *v1.Service, vips []vip) (*string, bool) {
 	}
 	// Entries for VIPs the Service no longer holds go too: one would speak again were the
 	// Service to get that address back.
-	for _, entry := range strings.Split(svc.Annotations[AnnotationAllocatedPool], ",") {
-		if addr, _, keyed := strings.Cut(entry, "="); keyed && !slices.ContainsFunc(vips, func(v vip) bool { return v.addr.String() == strings.TrimSpace(addr) }) {
+	for _, addr := range v1alpha1.AllocatedPoolVIPs(svc.Annotations[AnnotationAllocatedPool]) {
+		if !slices.ContainsFunc(vips, func(v vip) bool { return v.addr.String() == addr }) {
 			stale = true
 		}
 	}

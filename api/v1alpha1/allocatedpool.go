@@ -37,3 +37,14 @@ func AllocatedPoolOf(value, vip string, i int) string {
 	}
 	return ""
 }
+
+// AllocatedPoolVIPs lists the VIPs the annotation value has keyed entries for.
+func AllocatedPoolVIPs(value string) []string {
+	var out []string
+	for _, entry := range strings.Split(value, ",") {
+		if vip, _, keyed := strings.Cut(entry, "="); keyed {
+			out = append(out, strings.TrimSpace(vip))
+		}
+	}
+	return out
+}

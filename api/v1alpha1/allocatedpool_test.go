@@ -1,6 +1,9 @@
 package v1alpha1
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
 func TestAllocatedPoolOf(t *testing.T) {
 	for _, tc := range []struct {
@@ -57,4 +60,17 @@ func contains(s, sub string) bool {
 		}
 	}
 	return false
+}
+
+func TestAllocatedPoolVIPs(t *testing.T) {
+	for value, want := range map[string][]string{
+		"":                                 nil,
+		"first,second":                     nil,
+		"198.18.0.5=a, 2001:db8::5 = b":    {"198.18.0.5", "2001:db8::5"},
+		"198.18.0.5=a,legacy,198.18.0.6=b": {"198.18.0.5", "198.18.0.6"},
+	} {
+		if got := AllocatedPoolVIPs(value); !slices.Equal(got, want) {
+			t.Errorf("AllocatedPoolVIPs(%q) = %q, want %q", value, got, want)
+		}
+	}
 }

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
-	"sigs.k8s.io/yaml"
+	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/baremetal-dev/cloud-provider-baremetal/test/framework"
 )
@@ -39,10 +39,14 @@ func shippedCCMArgs(b *testing.B, profilePort int) []string {
 	if err != nil {
 		b.Fatal(err)
 	}
+	objs, err := framework.DecodeYAML(data)
+	if err != nil {
+		b.Fatal(err)
+	}
 	var shipped []string
-	for _, doc := range strings.Split(string(data), "\n---") {
+	for _, obj := range objs {
 		var d appsv1.Deployment
-		if err := yaml.Unmarshal([]byte(doc), &d); err != nil || d.Kind != "Deployment" {
+		if obj.GetKind() != "Deployment" || runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, &d) != nil {
 			continue
 		}
 		for _, c := range d.Spec.Template.Spec.Containers {
