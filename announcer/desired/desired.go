@@ -80,8 +80,8 @@ type BGPVIP struct {
 
 // BGPVIPs lists the VIPs of pools announced over BGP, on the same terms as VIPs: a Service
 // with a ready or serving endpoint somewhere, and for Local Services the nodes that have one.
-// A VIP whose pool is unknown (deleted, or not recorded yet) is not advertised over BGP: unlike
-// layer 2, where the default keeps a VIP answered, BGP needs the pool's peers.
+// A VIP whose pool is unknown (in no pool and not pinned, or pinned to a deleted one) is not
+// advertised over BGP: unlike layer 2, where the default keeps a VIP answered, BGP needs the pool's peers.
 func BGPVIPs(services []*v1.Service, endpointSlices []*discoveryv1.EndpointSlice, pools map[string]*v1alpha1.IPPool) []BGPVIP {
 	found := gather(services, endpointSlices, pools, func(name string) bool { return bgpSettings(pools[name]) != nil })
 	out := make([]BGPVIP, 0, len(found))
@@ -199,8 +199,8 @@ func servingNodes(endpointSlices []*discoveryv1.EndpointSlice) (map[string]bool,
 }
 
 // l2Settings returns the pool's layer-2 settings and whether the pool is announced at layer 2.
-// An unknown pool (deleted, or the annotation not written yet) is announced with the defaults:
-// its Services keep their VIPs, so they must keep working.
+// An unknown pool (the VIP is in no pool and not pinned, or pinned to a deleted pool) is
+// announced with the defaults: its Services keep their VIPs, so they must keep working.
 func l2Settings(pool *v1alpha1.IPPool) (*v1alpha1.L2Announce, bool) {
 	if pool == nil || pool.Spec.Announce == nil {
 		return nil, true
